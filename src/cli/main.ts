@@ -1,0 +1,31 @@
+/**
+ * `enmesh <command> [options]`. Each command lives in its own file and
+ * returns an exit code: 0 success, 1 failure, 2 usage error.
+ */
+import { controlPlaneCommand } from './control-plane.ts';
+import type { CliIo, Command } from './io.ts';
+import { processIo } from './io.ts';
+
+const COMMANDS: ReadonlyMap<string, Command> = new Map([['control-plane', controlPlaneCommand]]);
+
+function usage(): string {
+  const lines = ['Usage: enmesh <command> [options]', '', 'Commands:'];
+  for (const [name, cmd] of COMMANDS) lines.push(`  ${name.padEnd(16)} ${cmd.summary}`);
+  lines.push('', 'Run `enmesh <command> --help` for the options of a command.');
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] !== undefined && COMMANDS.has(rest[0])) return COMMANDS.get(rest[0])!.run(['--help'], io);
+    io.stdout(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.get(name);
+  if (command === undefined) {
+    io.stderr(`enmesh: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest, io);
+}

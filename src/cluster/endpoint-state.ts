@@ -1,0 +1,26 @@
+import type { EndpointModel } from '../model/types.ts';
+import type { EndpointState } from './types.ts';
+
+/** `host:port`, with an IPv6 literal in brackets as URLs require. */
+export function formatAuthority(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Live state for one endpoint. Every field is set here, in one order, so all
+ * states share one object shape and the balancers' property reads stay
+ * monomorphic. An endpoint that health information marks unhealthy starts
+ * unavailable.
+ */
+export function createEndpointState(ep: EndpointModel): EndpointState {
+  const authority = formatAuthority(ep.host, ep.port);
+  return {
+    endpoint: ep,
+    origin: `http://${authority}`,
+    authority,
+    active: 0,
+    ewmaMs: 0,
+    ewmaStamp: 0,
+    available: ep.healthy,
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The ADS gRPC server: StreamAggregatedResources (state of the world) and
+ * DeltaAggregatedResources (incremental) on one port. Each call becomes a
+ * SotwStream or DeltaStream; this file only wires grpc-js events to them.
+ *
+ * Server keepalive pings every client each second, so the stream of a peer
+ * that vanished without closing its TCP connection (power loss, partition)
+ * ends within about two seconds, and with it the peer's registration.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { EnmeshError } from '../errors.ts';
+import { serviceDefinitions } from '../xds/protos.ts';
+import { ClientRecord } from './client-registry.ts';
+import type { ClientRegistry, StreamKind } from './client-registry.ts';
+import type { StreamContext, StreamHooks } from './ads-stream.ts';
+import { DeltaStream } from './delta-stream.ts';
+import type { Logger } from './log.ts';
+import { silentLogger } from './log.ts';
+import type { NodeLike } from './messages.ts';
+import type { ProfileLike } from './snapshot-cache.ts';
+import { SotwStream } from './sotw-stream.ts';
+
+export interface AdsServerOptions<P extends ProfileLike = ProfileLike> {
+  readonly cache: StreamContext<P>['cache'];
+  readonly registry: ClientRegistry;
+  readonly profileForNode: (node: NodeLike) => P;
+  readonly hooks?: StreamHooks;
+  readonly log?: Logger;
+  /** Interval of server keepalive pings. Default 1000 ms. */
+  readonly keepaliveTimeMs?: number;
+  /** How long a ping may go unanswered before the connection is dropped. Default 1000 ms. */
+  readonly keepaliveTimeoutMs?: number;
+}
+
+const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** What the server needs of a SotW or delta stream (method parameters are bivariant). */
+interface ServedStream {
+  onRequest(req: unknown): void;
+  close(): void;
+}
+
+export class AdsServer<P extends ProfileLike = ProfileLike> {
+  readonly #server: grpc.Server;
+  readonly #ctx: StreamContext<P>;
+  readonly #calls = new Map<ServedStream, grpc.ServerDuplexStream<unknown, unknown>>();
+  #port = 0;
+
+  constructor(options: AdsServerOptions<P>) {
+    const log = options.log ?? silentLogger;
+    this.#ctx = {
+      cache: options.cache,
+      registry: options.registry,
+      profileForNode: options.profileForNode,
+      log,
+      ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
+    };
+    this.#server = new grpc.Server({
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 1000,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 1000,
+      // ADS streams are the only calls; keep pinging while they are idle.
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    const definition = serviceDefinitions()[ADS_SERVICE] as grpc.ServiceDefinition;
+    this.#server.addService(definition, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.#serve(call, 'sotw'),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.#serve(call, 'delta'),
+    });
+  }
+
+  /** The grpc-js server, for adding more services (LRS, CSDS) on the same port. */
+  get grpcServer(): grpc.Server {
+    return this.#server;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Binds `host:port` (0 for an ephemeral port) and resolves with the port bound. */
+  listen(host: string, port: number): Promise<number> {
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+        if (err !== null) {
+          reject(new EnmeshError('ENMESH_ERR_CONTROL_PLANE', `cannot listen for xDS on ${address}: ${err.message}`, { cause: err }));
+          return;
+        }
+        this.#port = bound;
+        resolve(bound);
+      });
+    });
+  }
+
+  /** Ends every stream (clients see a clean end and reconnect elsewhere) and stops the server. */
+  close(graceMs = 1000): Promise<void> {
+    for (const [stream, call] of this.#calls) {
+      stream.close();
+      try {
+        call.end();
+      } catch {
+        // The call may already be gone.
+      }
+    }
+    this.#calls.clear();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #serve(call: grpc.ServerDuplexStream<unknown, unknown>, kind: StreamKind): void {
+    const record = new ClientRecord({
+      id: this.#ctx.registry.nextId(),
+      kind,
+      address: call.getPeer(),
+      connectedSince: Date.now(),
+    });
+    const stream: ServedStream =
+      kind === 'sotw' ? new SotwStream<P>(call, this.#ctx, record) : new DeltaStream<P>(call, this.#ctx, record);
+    this.#calls.set(stream, call);
+    const log = this.#ctx.log;
+    let finished = false;
+    const finish = (why: string): void => {
+      if (finished) return;
+      finished = true;
+      this.#calls.delete(stream);
+      stream.close();
+      log.info(`client ${record.id} (${record.nodeId || 'no node'}) ${kind} stream ended: ${why}`);
+    };
+    call.on('data', (req: unknown) => {
+      try {
+        stream.onRequest(req);
+      } catch (err) {
+        // A bug must not take the server down: end this stream, the client reconnects.
+        const message = err instanceof Error ? err.message : String(err);
+        log.error(`client ${record.id}: ${message}`);
+        finish(`internal error: ${message}`);
+        call.emit('error', { code: grpc.status.INTERNAL, details: message });
+      }
+    });
+    call.on('end', () => {
+      finish('client closed the stream');
+      call.end();
+    });
+    call.on('cancelled', () => finish('cancelled (client gone or keepalive failed)'));
+    call.on('error', (err: Error) => finish(`error: ${err.message}`));
+    call.on('close', () => finish('closed'));
+  }
+}

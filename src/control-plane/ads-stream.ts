@@ -1,0 +1,181 @@
+/**
+ * What SotW and delta streams share: reading the node from the first request,
+ * following the snapshot cache, and a push loop that respects backpressure.
+ *
+ * Responses are never queued. A stream keeps only the set of types that need
+ * a look (at most one entry per type) and builds each response from the
+ * current snapshot at the moment it can be written; while `call.write` says
+ * the transport is full, the stream waits for 'drain'. A client that stops
+ * reading therefore costs one buffered response and a small set, however many
+ * snapshots are published meanwhile, and gets the latest state when it reads.
+ *
+ * Make before break: types are pushed CDS → EDS → LDS → RDS, so a client
+ * learns about a new cluster (and its endpoints) before a route sends traffic
+ * to it; and clusters or endpoints that went away are removed only after
+ * that, in a second response, once the routes no longer point at them.
+ */
+import { ADS_TYPE_ORDER } from '../xds/type-urls.ts';
+import type { ClientRecord, ClientRegistry } from './client-registry.ts';
+import type { Logger } from './log.ts';
+import type { NodeLike } from './messages.ts';
+import type { Snapshot } from './snapshot.ts';
+import type { ChangeListener, ProfileLike } from './snapshot-cache.ts';
+
+/** The part of a grpc-js server duplex call a stream writes to. */
+export interface AdsCall<Res> {
+  write(message: Res): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+export interface StreamHooks {
+  /** Called for every request carrying a node; `first` for the stream's first request. */
+  onNode?(record: ClientRecord, node: NodeLike, first: boolean): void;
+  /** Called once when the stream is over, however it ended. */
+  onClose?(record: ClientRecord): void;
+}
+
+/** What a stream needs from the server: the cache (through its narrow interface) and bookkeeping. */
+export interface StreamContext<P extends ProfileLike = ProfileLike> {
+  readonly cache: {
+    current(profile: P): Snapshot | undefined;
+    onChange(listener: ChangeListener): () => void;
+  };
+  readonly registry: ClientRegistry;
+  readonly profileForNode: (node: NodeLike) => P;
+  readonly log: Logger;
+  readonly hooks?: StreamHooks;
+}
+
+interface RequestLike {
+  readonly node?: NodeLike | null;
+  readonly type_url?: string;
+}
+
+export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileLike = ProfileLike> {
+  readonly record: ClientRecord;
+  protected readonly ctx: StreamContext<P>;
+  readonly #call: AdsCall<Res>;
+  #profile: P | undefined;
+  /** Types that need a look at the next push. */
+  readonly #dirty = new Set<string>();
+  /** Types holding removals back until the rest of the push is out. */
+  readonly #deferred = new Set<string>();
+  #blocked = false;
+  #closed = false;
+  #nonce = 0;
+  #lastBuildError = '';
+  readonly #unsubscribe: () => void;
+  readonly #onDrain = (): void => {
+    this.#blocked = false;
+    this.#push();
+  };
+
+  constructor(call: AdsCall<Res>, ctx: StreamContext<P>, record: ClientRecord) {
+    this.#call = call;
+    this.ctx = ctx;
+    this.record = record;
+    ctx.registry.add(record);
+    this.#unsubscribe = ctx.cache.onChange(() => {
+      for (const t of this.subscribedTypes()) this.#dirty.add(t);
+      this.#push();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Feeds one request from the client. */
+  onRequest(req: Req): void {
+    if (this.#closed) return;
+    const node = req.node ?? undefined;
+    const first = this.#profile === undefined;
+    if (first) this.#adoptNode(node ?? {});
+    if (node !== undefined) this.ctx.hooks?.onNode?.(this.record, node, first);
+    if (this.#closed) return;
+    if (req.type_url !== undefined && req.type_url !== '') this.handle(req, req.type_url);
+    this.#push();
+  }
+
+  /** Ends the stream's bookkeeping; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dirty.clear();
+    this.#deferred.clear();
+    this.#unsubscribe();
+    this.ctx.registry.remove(this.record.id);
+    this.ctx.hooks?.onClose?.(this.record);
+  }
+
+  /** Applies a request for one type (ACK/NACK, subscription); marks the type dirty if it needs a response. */
+  protected abstract handle(req: Req, typeUrl: string): void;
+
+  /**
+   * The response this type needs now, or undefined when the client is up to
+   * date. Unless `removeNow`, a CDS or EDS response keeps what was removed
+   * (and calls `deferRemovals`), so the removal comes after the routes moved.
+   */
+  protected abstract produce(typeUrl: string, snapshot: Snapshot, removeNow: boolean): Res | undefined;
+
+  /** Types the client subscribed to on this stream. */
+  protected abstract subscribedTypes(): Iterable<string>;
+
+  protected markDirty(typeUrl: string): void {
+    this.#dirty.add(typeUrl);
+  }
+
+  protected deferRemovals(typeUrl: string): void {
+    this.#deferred.add(typeUrl);
+  }
+
+  protected nextNonce(): string {
+    this.#nonce += 1;
+    return String(this.#nonce);
+  }
+
+  #adoptNode(node: NodeLike): void {
+    const r = this.record;
+    r.nodeId = node.id ?? '';
+    r.nodeCluster = node.cluster ?? '';
+    r.userAgent = [node.user_agent_name, node.user_agent_version].filter((s) => s !== undefined && s !== '').join('/');
+    r.zone = node.locality?.zone ?? '';
+    this.#profile = this.ctx.profileForNode(node);
+    r.profile = this.#profile.kind;
+  }
+
+  #push(): void {
+    if (this.#blocked || this.#closed || this.#profile === undefined) return;
+    if (this.#dirty.size === 0 && this.#deferred.size === 0) return;
+    let snapshot: Snapshot | undefined;
+    try {
+      snapshot = this.ctx.cache.current(this.#profile);
+    } catch (err) {
+      // This profile's translation was refused: keep the client on what it has.
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== this.#lastBuildError) this.ctx.log.error(`client ${this.record.id}: ${message}`);
+      this.#lastBuildError = message;
+      return;
+    }
+    if (snapshot === undefined) return;
+    this.record.snapshotVersion = snapshot.version;
+    this.record.degradations = snapshot.degradations;
+    while ((this.#dirty.size > 0 || this.#deferred.size > 0) && !this.#blocked) {
+      const removeNow = this.#dirty.size === 0;
+      const set = removeNow ? this.#deferred : this.#dirty;
+      const typeUrl = nextOf(set);
+      set.delete(typeUrl);
+      const response = this.produce(typeUrl, snapshot, removeNow);
+      if (response !== undefined && !this.#call.write(response)) {
+        this.#blocked = true;
+        this.#call.once('drain', this.#onDrain);
+      }
+    }
+  }
+}
+
+/** The first type of `set` in push order (known types first, in ADS order). */
+function nextOf(set: ReadonlySet<string>): string {
+  for (const t of ADS_TYPE_ORDER) if (set.has(t)) return t;
+  return set.values().next().value as string;
+}

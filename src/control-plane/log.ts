@@ -1,0 +1,22 @@
+/** The control plane's logger: one line per event, to stderr by default. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export function consoleLogger(
+  prefix = 'enmesh control-plane',
+  write: (text: string) => void = (t) => void process.stderr.write(t),
+): Logger {
+  const line = (level: string, message: string): void => {
+    write(`${new Date().toISOString()} ${level} ${prefix}: ${message}\n`);
+  };
+  return {
+    info: (m) => line('info', m),
+    warn: (m) => line('warn', m),
+    error: (m) => line('error', m),
+  };
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -1,0 +1,43 @@
+/** `ENMESH_*` environment variables → init options, for `init()` with no arguments and `--import enmesh/register`. */
+import { EnmeshError } from './errors.ts';
+import type { InitOptions } from './init-options.ts';
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): InitOptions {
+  const options: { -readonly [K in keyof InitOptions]: InitOptions[K] } = {};
+  const name = env.ENMESH_SERVICE?.trim();
+  if (name) {
+    const port = env.ENMESH_PORT === undefined || env.ENMESH_PORT === '' ? undefined : Number(env.ENMESH_PORT);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_PORT must be a port number 1..65535, got "${env.ENMESH_PORT}"`);
+    }
+    options.service = {
+      name,
+      ...(port !== undefined ? { port } : {}),
+      labels: parseLabels(env.ENMESH_LABELS ?? ''),
+      ...(env.ENMESH_ZONE ? { zone: env.ENMESH_ZONE } : {}),
+      ...(env.ENMESH_HOST ? { host: env.ENMESH_HOST } : {}),
+    };
+  }
+  if (env.ENMESH_CONFIG) options.config = env.ENMESH_CONFIG;
+  if (env.ENMESH_CONTROL_PLANE) options.controlPlane = env.ENMESH_CONTROL_PLANE.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.ENMESH_XDS_MODE) {
+    if (env.ENMESH_XDS_MODE !== 'delta' && env.ENMESH_XDS_MODE !== 'sotw') {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_XDS_MODE must be "delta" or "sotw", got "${env.ENMESH_XDS_MODE}"`);
+    }
+    options.xdsMode = env.ENMESH_XDS_MODE;
+  }
+  return options;
+}
+
+/** `version=v1,team=blue` → { version: 'v1', team: 'blue' } */
+export function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const p = part.trim();
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_LABELS: "${p}" is not key=value (example: ENMESH_LABELS=version=v1,team=blue)`);
+    labels[p.slice(0, eq).trim()] = p.slice(eq + 1).trim();
+  }
+  return labels;
+}

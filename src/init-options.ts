@@ -1,0 +1,26 @@
+/** Options of {@link init}. Every field has an `ENMESH_*` environment variable (see docs/getting-started.md). */
+export interface InitOptions {
+  /** This process's own service: how it is named, and (with a control plane) how it registers. */
+  readonly service?: {
+    readonly name: string;
+    /** The port this instance serves on; with a control plane, the instance registers itself. */
+    readonly port?: number;
+    readonly labels?: Readonly<Record<string, string>>;
+    /** Locality zone, for same-zone preference. */
+    readonly zone?: string;
+    /** Address other instances reach this one at. Default 127.0.0.1. */
+    readonly host?: string;
+  };
+  /** Path to mesh.yaml (local-file mode, watched for changes). `ENMESH_CONFIG`. */
+  readonly config?: string;
+  /** Control-plane address(es), `xds://host:port` (control-plane mode). `ENMESH_CONTROL_PLANE`. */
+  readonly controlPlane?: string | readonly string[];
+  /** ADS flavour. Default `delta`. `ENMESH_XDS_MODE`. */
+  readonly xdsMode?: 'delta' | 'sotw';
+  /** Which transports to hook. Default: all. With all false, use `mesh.interceptor()` / `mesh.dispatcher` yourself. */
+  readonly hooks?: { readonly undici?: boolean; readonly http?: boolean; readonly grpc?: boolean };
+  /** Watch the config file for changes. Default true. */
+  readonly watch?: boolean;
+  /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
+  readonly replayLimit?: number;
+}

@@ -1,0 +1,165 @@
+/**
+ * `init()` and the handle it returns. init installs the transport hooks and
+ * starts the config source (mesh.yaml, or the control plane over xDS); close()
+ * undoes exactly what init did, in reverse order.
+ */
+import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
+import type { MeshModel } from './model/types.ts';
+import type { InitOptions } from './init-options.ts';
+import { EnmeshError, isEnmeshError } from './errors.ts';
+import { optionsFromEnv } from './env.ts';
+import { MeshRuntime } from './runtime/mesh-runtime.ts';
+import { createMeshInterceptor, type Interceptor } from './transports/undici/interceptor.ts';
+import { installNodeHttpHook } from './transports/node-http/client-hook.ts';
+import { installServerHook } from './transports/node-http/server-hook.ts';
+import { loadMeshFile } from './config/load.ts';
+import { watchMeshFile } from './config/watch.ts';
+import { startXdsSource } from './xds-source.ts';
+
+export interface MeshEvents {
+  /** A new config model is in force. */
+  config: [model: MeshModel];
+  /** A config update was rejected (the previous config stays in force), or a source failed. */
+  error: [err: Error];
+}
+
+let active: Mesh | undefined;
+
+export class Mesh extends EventEmitter<MeshEvents> {
+  /** Resolves once a config is in force. */
+  readonly ready: Promise<void>;
+  /** The dispatcher mesh traffic goes through (the global one when the undici hook is on). */
+  readonly dispatcher: Dispatcher;
+  readonly options: InitOptions;
+  readonly #runtime: MeshRuntime;
+  readonly #interceptor: Interceptor;
+  readonly #cleanups: (() => void | Promise<void>)[] = [];
+  #resolveReady!: () => void;
+  #closed: Promise<void> | undefined;
+
+  /** @internal use {@link init} */
+  constructor(options: InitOptions) {
+    super();
+    this.options = options;
+    this.#runtime = new MeshRuntime({
+      ...(options.service?.zone !== undefined ? { zone: options.service.zone } : {}),
+      ...(options.replayLimit !== undefined ? { replayLimit: options.replayLimit } : {}),
+    });
+    this.#interceptor = createMeshInterceptor(this.#runtime);
+    this.ready = new Promise((r) => (this.#resolveReady = r));
+    const hooks = options.hooks ?? {};
+    if (hooks.undici !== false) {
+      const previous = getGlobalDispatcher();
+      this.dispatcher = previous.compose(this.#interceptor);
+      setGlobalDispatcher(this.dispatcher);
+      this.#cleanups.push(() => {
+        if (getGlobalDispatcher() === this.dispatcher) setGlobalDispatcher(previous);
+      });
+    } else {
+      const agent = new Agent();
+      this.dispatcher = agent.compose(this.#interceptor);
+      this.#cleanups.push(() => agent.close());
+    }
+    if (hooks.http !== false) {
+      const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);
+      const serverHook = installServerHook();
+      this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall());
+    }
+  }
+
+  /** The config model in force (read-only), or undefined before the first one arrives. */
+  config(): MeshModel | undefined {
+    return this.#runtime.model;
+  }
+
+  /** The undici interceptor, for applications that build their own dispatcher: `dispatcher.compose(mesh.interceptor())`. */
+  interceptor(): Interceptor {
+    return this.#interceptor;
+  }
+
+  /** Counters of the data plane (requests routed, retries). */
+  stats(): Readonly<{ requests: number; retries: number }> {
+    return { ...this.#runtime.stats };
+  }
+
+  /** @internal a config source delivers a model. */
+  applyModel(model: MeshModel): void {
+    if (this.#closed !== undefined) return;
+    if (this.#runtime.model?.version === model.version) return;
+    try {
+      this.#runtime.setModel(model);
+    } catch (err) {
+      this.reportError(err as Error);
+      return;
+    }
+    this.#resolveReady();
+    this.emit('config', model);
+  }
+
+  /** @internal a config source reports a problem; the previous config stays in force. */
+  reportError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err.message, { code: isEnmeshError(err) ? err.code : 'ENMESH_WARNING' });
+  }
+
+  /** @internal */
+  onClose(fn: () => void | Promise<void>): void {
+    this.#cleanups.push(fn);
+  }
+
+  /** Unhooks everything init() hooked and stops config sources. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      if (active === this) active = undefined;
+      for (const fn of this.#cleanups.reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          process.emitWarning(`enmesh: error while closing: ${(err as Error).message}`);
+        }
+      }
+    })();
+    return this.#closed;
+  }
+}
+
+/**
+ * Starts the mesh in this process. With no options, reads `ENMESH_*`
+ * environment variables. Resolves once the hooks are installed and, in
+ * local-file mode, the config is loaded (an invalid file rejects). In
+ * control-plane mode it resolves at once: await `mesh.ready` for the first config.
+ */
+export async function init(options?: InitOptions): Promise<Mesh> {
+  const opts = options ?? optionsFromEnv();
+  const hooking = opts.hooks === undefined || opts.hooks.undici !== false || opts.hooks.http !== false;
+  if (hooking && active !== undefined) {
+    throw new EnmeshError('ENMESH_ERR_INIT', 'enmesh is already initialised in this process; call close() on the first mesh before init() again');
+  }
+  const controlPlanes = opts.controlPlane === undefined ? [] : typeof opts.controlPlane === 'string' ? opts.controlPlane.split(',') : [...opts.controlPlane];
+  if (opts.config === undefined && controlPlanes.length === 0) {
+    throw new EnmeshError(
+      'ENMESH_ERR_INIT',
+      'no config source: pass init({ config: "./mesh.yaml" }) or init({ controlPlane: "xds://127.0.0.1:15010" }), or set ENMESH_CONFIG or ENMESH_CONTROL_PLANE',
+    );
+  }
+  const mesh = new Mesh(opts);
+  if (hooking) active = mesh;
+  try {
+    if (controlPlanes.length > 0) {
+      await startXdsSource(mesh, controlPlanes, opts);
+    } else {
+      const file = resolve(opts.config!);
+      mesh.applyModel(await loadMeshFile(file));
+      if (opts.watch !== false) {
+        const watcher = watchMeshFile(file, { onModel: (m) => mesh.applyModel(m), onError: (e) => mesh.reportError(e instanceof Error ? e : new Error(String(e))) });
+        mesh.onClose(() => watcher.close());
+      }
+    }
+  } catch (err) {
+    await mesh.close();
+    throw err;
+  }
+  return mesh;
+}

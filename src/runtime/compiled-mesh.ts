@@ -1,0 +1,123 @@
+/**
+ * A config model compiled for the hot path: authority lookup tables, route
+ * tables with compiled matchers, one balancer per (service, subset), retry
+ * policies pre-digested. Built once per config version; read per request.
+ */
+import type { MeshModel, RouteModel, ServiceModel } from '../model/types.ts';
+import type { RouteTable } from '../routing/types.ts';
+import type { Balancer, EndpointState } from '../cluster/types.ts';
+import { compileRouteTable } from '../routing/route-table.ts';
+import { createEndpointState } from '../cluster/endpoint-state.ts';
+import { selectSubset } from '../cluster/subset.ts';
+import { createLocalityBalancer } from '../cluster/locality.ts';
+import { compileRetryPolicy, type CompiledRetryPolicy } from '../policy/retry-classifier.ts';
+import { RetryBudget } from '../policy/retry-budget.ts';
+
+/** Per-route state that outlives a single request. */
+export interface RouteRuntime {
+  readonly retry: CompiledRetryPolicy | undefined;
+  readonly budget: RetryBudget | undefined;
+}
+
+export interface ServiceRuntime {
+  readonly service: ServiceModel;
+  /** `name:port`, sent upstream as the Host header (as Envoy keeps the original authority). */
+  readonly authority: string;
+  readonly table: RouteTable;
+  routeRuntime(route: RouteModel): RouteRuntime;
+}
+
+/** State kept across config versions so a reload does not reset counters. */
+export interface CarriedState {
+  readonly endpoints: Map<string, EndpointState>;
+  readonly budgets: Map<string, RetryBudget>;
+}
+
+export function createCarriedState(): CarriedState {
+  return { endpoints: new Map(), budgets: new Map() };
+}
+
+export class CompiledMesh {
+  readonly model: MeshModel;
+  /** Keyed by undici origin string: `http://reviews:9080`, `http://reviews`. */
+  readonly byOrigin = new Map<string, ServiceRuntime>();
+  /** Keyed by `host:port` / `host` as node:http sees them (lower-case host). */
+  readonly byAuthority = new Map<string, ServiceRuntime>();
+  readonly #balancers = new Map<string, Balancer>();
+
+  constructor(model: MeshModel, carried: CarriedState, localZone: string) {
+    this.model = model;
+    const liveEndpoints = new Map<string, EndpointState>();
+    const liveBudgets = new Map<string, RetryBudget>();
+    for (const service of model.services.values()) {
+      const states: EndpointState[] = [];
+      for (const ep of service.endpoints) {
+        const key = `${service.name}|${ep.host}|${ep.port}|${ep.weight}|${ep.zone}|${JSON.stringify(ep.labels)}`;
+        const prev = carried.endpoints.get(key);
+        // Same endpoint, same attributes: keep its live counters (in-flight, EWMA, ejection).
+        const state = prev ?? createEndpointState(ep);
+        liveEndpoints.set(key, state);
+        states.push(state);
+      }
+      this.#balancers.set(clusterKey(service.name, undefined), createLocalityBalancer(service.loadBalancer, states, localZone));
+      for (const [subset, labels] of service.subsets) {
+        const members = selectSubset(states, labels);
+        this.#balancers.set(clusterKey(service.name, subset), createLocalityBalancer(service.loadBalancer, members, localZone));
+      }
+      const runtime = this.#serviceRuntime(service, carried, liveBudgets);
+      for (const key of originKeys(service)) this.byOrigin.set(key, runtime);
+      this.byAuthority.set(`${service.name}:${service.port}`, runtime);
+      this.byAuthority.set(service.name, runtime);
+    }
+    // Drop state of endpoints and budgets that left the config.
+    carried.endpoints.clear();
+    for (const [k, v] of liveEndpoints) carried.endpoints.set(k, v);
+    carried.budgets.clear();
+    for (const [k, v] of liveBudgets) carried.budgets.set(k, v);
+  }
+
+  /** The balancer of a service (or one of its subsets); undefined for unknown names. */
+  balancer(service: string, subset: string | undefined): Balancer | undefined {
+    return this.#balancers.get(clusterKey(service, subset));
+  }
+
+  #serviceRuntime(service: ServiceModel, carried: CarriedState, liveBudgets: Map<string, RetryBudget>): ServiceRuntime {
+    const routes = new Map<RouteModel, RouteRuntime>();
+    for (const route of service.routes) {
+      let budget: RetryBudget | undefined;
+      if (route.retries !== undefined && route.retries.attempts > 0) {
+        // One budget per service and budget setting, shared by its routes, kept across reloads.
+        const b = route.retries.budget;
+        const key = `${service.name}|${b.percent}|${b.minPerSecond}`;
+        budget = liveBudgets.get(key) ?? carried.budgets.get(key) ?? new RetryBudget(b);
+        liveBudgets.set(key, budget);
+      }
+      routes.set(route, {
+        retry: route.retries !== undefined && route.retries.attempts > 0 ? compileRetryPolicy(route.retries) : undefined,
+        budget,
+      });
+    }
+    const none: RouteRuntime = { retry: undefined, budget: undefined };
+    return {
+      service,
+      authority: `${service.name}:${service.port}`,
+      table: compileRouteTable(service),
+      routeRuntime: (route) => routes.get(route) ?? none,
+    };
+  }
+}
+
+function clusterKey(service: string, subset: string | undefined): string {
+  return subset === undefined ? service : `${service}|${subset}`;
+}
+
+/** The origins by which an application may address a service. */
+function originKeys(service: ServiceModel): string[] {
+  const keys: string[] = [];
+  for (const scheme of ['http', 'https']) {
+    keys.push(`${scheme}://${service.name}:${service.port}`);
+    // `http://reviews/...` means the service on its own port (design.md §2).
+    keys.push(`${scheme}://${service.name}`);
+  }
+  return keys;
+}

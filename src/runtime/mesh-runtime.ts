@@ -1,0 +1,50 @@
+/**
+ * The live data plane of one process: the current compiled config and the
+ * state that survives config changes. Transports hold a reference to it and
+ * read `compiled` per request; a config change swaps that one field.
+ */
+import type { MeshModel } from '../model/types.ts';
+import type { EndpointFeedback } from '../cluster/types.ts';
+import { CompiledMesh, createCarriedState, type CarriedState } from './compiled-mesh.ts';
+import { createEndpointFeedback } from '../cluster/feedback.ts';
+import { DEFAULT_REPLAY_LIMIT } from './replayable-body.ts';
+
+export interface RuntimeOptions {
+  /** This process's zone, for locality-aware balancing. */
+  readonly zone?: string;
+  /** Largest request body remembered for replay on retry. */
+  readonly replayLimit?: number;
+  readonly random?: () => number;
+}
+
+/** Counters for diagnostics and the admin API (metrics come from telemetry). */
+export interface RuntimeStats {
+  requests: number;
+  retries: number;
+}
+
+export class MeshRuntime {
+  compiled: CompiledMesh | undefined;
+  readonly feedback: EndpointFeedback;
+  readonly random: () => number;
+  readonly replayLimit: number;
+  readonly zone: string;
+  readonly stats: RuntimeStats = { requests: 0, retries: 0 };
+  readonly #carried: CarriedState = createCarriedState();
+
+  constructor(options: RuntimeOptions = {}) {
+    this.zone = options.zone ?? '';
+    this.random = options.random ?? Math.random;
+    this.replayLimit = options.replayLimit ?? DEFAULT_REPLAY_LIMIT;
+    this.feedback = createEndpointFeedback();
+  }
+
+  get model(): MeshModel | undefined {
+    return this.compiled?.model;
+  }
+
+  /** Compiles and swaps in a new model. Compilation errors leave the previous config in force. */
+  setModel(model: MeshModel): void {
+    this.compiled = new CompiledMesh(model, this.#carried, this.zone);
+  }
+}

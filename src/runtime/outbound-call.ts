@@ -1,0 +1,487 @@
+/**
+ * One outbound request to a mesh service: route → backend → endpoint, with
+ * per-try and total timeouts, retries (budgeted, backed off, body replayed
+ * within a limit) and deadline propagation.
+ *
+ * It speaks undici's dispatch-handler protocol because every HTTP transport is
+ * driven through it: undici and fetch directly (as an interceptor), node:http
+ * through its adapter. So each policy is applied in exactly one place.
+ *
+ * Layer order inside a call (outermost first), and why:
+ *   total timeout  — bounds everything below, including backoff sleeps;
+ *   retry loop     — sees per-try timeouts as retriable failures;
+ *   per-try timer  — one attempt only;
+ *   balancer pick  — per attempt, avoiding the endpoint that just failed.
+ */
+import type { Dispatcher } from 'undici';
+import type { CompiledRoute, RequestView } from '../routing/types.ts';
+import type { Balancer, EndpointState } from '../cluster/types.ts';
+import type { BackendRef } from '../model/types.ts';
+import type { CompiledMesh, RouteRuntime, ServiceRuntime } from './compiled-mesh.ts';
+import type { MeshRuntime } from './mesh-runtime.ts';
+import { type HeaderRecord, headerValue, toHeaderRecord } from './headers.ts';
+import { ReplayableBody, isAsyncIterable, isStaticBody } from './replayable-body.ts';
+import { applyHeaderMutation } from '../routing/header-mutation.ts';
+import { rewriteRoutePath, redirectLocation } from '../routing/path-rewrite.ts';
+import { computeHashKey } from '../cluster/hash-key.ts';
+import { RetryState } from '../policy/retry-plan.ts';
+import { currentDeadline, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
+import { EnmeshError } from '../errors.ts';
+import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
+
+export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
+type Controller = Dispatcher.DispatchController;
+type Handler = Dispatcher.DispatchHandler;
+
+/** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
+const MAX_DRAIN_BYTES = 64 * 1024;
+
+/**
+ * The controller handed to the application's handler: it outlives attempts and
+ * forwards pause/resume/abort to whichever attempt is current.
+ */
+class CallController implements Controller {
+  readonly #call: OutboundCall;
+  #paused = false;
+  #aborted = false;
+  #reason: Error | null = null;
+  rawHeaders: Buffer[] | null = null;
+  rawTrailers: Buffer[] | null = null;
+
+  constructor(call: OutboundCall) {
+    this.#call = call;
+  }
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
+  pause(): void {
+    this.#paused = true;
+    this.#call.attemptController?.pause();
+  }
+  resume(): void {
+    this.#paused = false;
+    this.#call.attemptController?.resume();
+  }
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#call.abortByApp(reason);
+  }
+}
+
+/** Handler for one attempt; reports back to the call. */
+class AttemptHandler implements Handler {
+  readonly call: OutboundCall;
+  readonly endpoint: EndpointState;
+  readonly startedAt: number;
+  controller: Controller | undefined;
+  /** Set once the call has given up on this attempt (timeout, retry, app abort). */
+  abandoned = false;
+  /** Draining a response that will be retried. */
+  draining = false;
+  drained = 0;
+  /** Backoff to wait once a draining response has been read. */
+  retryDelay = 0;
+  latencyMs = 0;
+  /** Set when the call has accounted for this attempt's end (exactly once). */
+  settled = false;
+  perTryTimer: NodeJS.Timeout | undefined;
+
+  constructor(call: OutboundCall, endpoint: EndpointState, now: number) {
+    this.call = call;
+    this.endpoint = endpoint;
+    this.startedAt = now;
+  }
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.abandoned) controller.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'attempt abandoned'));
+    else if (this.call.appController.paused) controller.pause();
+  }
+  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    this.call.onAttemptResponseStart(this, controller, statusCode, headers as HeaderRecord, statusMessage);
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.draining) {
+      this.drained += chunk.length;
+      if (this.drained > MAX_DRAIN_BYTES) controller.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'retried response too large to drain'));
+      return;
+    }
+    if (this.abandoned) return;
+    this.call.handler.onResponseData?.(this.call.appController, chunk);
+  }
+  onResponseEnd(controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+    this.call.onAttemptEnd(this, controller, trailers);
+  }
+  onResponseError(_controller: Controller, err: Error): void {
+    this.call.onAttemptError(this, err);
+  }
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
+    this.call.handler.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
+  }
+}
+
+export class OutboundCall implements RequestView {
+  readonly runtime: MeshRuntime;
+  readonly svc: ServiceRuntime;
+  readonly compiled: CompiledMesh;
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly handler: Handler;
+  readonly dispatch: DispatchFn;
+  readonly appController: CallController;
+  readonly method: string;
+  readonly path: string;
+  attemptController: Controller | undefined;
+
+  #headers: HeaderRecord | undefined;
+  #route!: CompiledRoute;
+  #routeRt!: RouteRuntime;
+  #backend!: BackendRef;
+  #balancer: Balancer | undefined;
+  #retry: RetryState | undefined;
+  #body: unknown;
+  #replay: ReplayableBody | undefined;
+  #upstreamPath = '';
+  #current: AttemptHandler | undefined;
+  #lastEndpoint: EndpointState | undefined;
+  #deadline = Infinity;
+  #totalTimer: NodeJS.Timeout | undefined;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #delivered = false;
+  #finished = false;
+  #attempts = 0;
+  /** The app called an https:// origin: endpoints are reached over TLS too. */
+  #secure = false;
+
+  constructor(runtime: MeshRuntime, compiled: CompiledMesh, svc: ServiceRuntime, opts: Dispatcher.DispatchOptions, handler: Handler, dispatch: DispatchFn) {
+    this.runtime = runtime;
+    this.compiled = compiled;
+    this.svc = svc;
+    this.opts = opts;
+    this.handler = handler;
+    this.dispatch = dispatch;
+    this.method = opts.method ?? 'GET';
+    this.path = opts.path ?? '/';
+    this.appController = new CallController(this);
+    const origin = opts.origin;
+    this.#secure = typeof origin === 'string' ? origin.startsWith('https:') : origin?.protocol === 'https:';
+  }
+
+  // ---- RequestView (lazy: headers are only copied when a route needs them) ----
+  header(name: string): string | undefined {
+    return headerValue(this.headers, name);
+  }
+  get headers(): HeaderRecord {
+    return (this.#headers ??= toHeaderRecord(this.opts.headers));
+  }
+
+  /** Runs the call. Returns true like a dispatch does (the caller may keep writing). */
+  start(): boolean {
+    this.handler.onRequestStart?.(this.appController, {});
+    if (this.appController.aborted) return true;
+
+    const selected = this.svc.table.select(this);
+    if (selected === undefined) {
+      this.#localReply(404, `no route for ${this.method} ${this.path} in service ${this.svc.service.name}`, ResponseFlags.NO_ROUTE);
+      return true;
+    }
+    this.#route = selected;
+    const route = selected.route;
+    if (route.directResponse !== undefined) {
+      const dr = route.directResponse;
+      this.#localReply(dr.status, dr.body, undefined, dr.headers);
+      return true;
+    }
+    if (route.redirect !== undefined) {
+      const location = redirectLocation(this.path, this.svc.authority, this.#secure ? 'https' : 'http', route.redirect, route.match.path?.kind === 'prefix' ? route.match.path.value : undefined);
+      this.#localReply(route.redirect.status, '', undefined, [['location', location]]);
+      return true;
+    }
+
+    this.#routeRt = this.svc.routeRuntime(route);
+    this.#backend = selected.pickBackend(this.runtime.random());
+    this.#balancer = this.compiled.balancer(this.#backend.service, this.#backend.subset);
+    this.#upstreamPath = route.rewritePrefix !== undefined ? rewriteRoutePath(route, this.path) : this.path;
+
+    // Upstream headers: the app's, plus route mutations, the service authority as Host.
+    const headers = this.headers;
+    if (headers.host === undefined) headers.host = this.svc.authority;
+    if (route.requestHeaders !== undefined) applyHeaderMutation(headers, route.requestHeaders);
+
+    // Deadline: the route timeout, bounded by the inbound request's remaining deadline.
+    const now = performance.now();
+    const inbound = currentDeadline();
+    const routeDeadline = route.timeoutMs > 0 ? now + route.timeoutMs : Infinity;
+    this.#deadline = Math.min(inbound, routeDeadline);
+    if (this.#deadline !== Infinity) {
+      const ms = Math.max(0, this.#deadline - now);
+      const fromInbound = inbound <= routeDeadline;
+      this.#totalTimer = setTimeout(() => this.#onTotalTimeout(fromInbound), ms);
+      this.#totalTimer.unref?.();
+    }
+
+    const rr = this.#routeRt;
+    if (rr.retry !== undefined) {
+      rr.budget?.recordRequest();
+      this.#retry = new RetryState(rr.retry, rr.budget, this.method, this.runtime.random);
+      const body = this.opts.body;
+      if (!isStaticBody(body) && isAsyncIterable(body)) this.#replay = new ReplayableBody(body, this.runtime.replayLimit);
+      else this.#body = body;
+    } else {
+      this.#body = this.opts.body;
+    }
+    this.#attempt();
+    return true;
+  }
+
+  #attempt(): void {
+    if (this.#finished) return;
+    const balancer = this.#balancer;
+    const hashKey = this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
+    const ep = balancer?.pick({ hashKey, avoid: this.#lastEndpoint });
+    if (ep === undefined) {
+      const target = this.#backend.subset !== undefined ? `${this.#backend.service} subset ${this.#backend.subset}` : this.#backend.service;
+      this.#finish();
+      this.#localReply(503, `no healthy upstream for ${target}`, ResponseFlags.NO_HEALTHY_UPSTREAM);
+      return;
+    }
+    this.#attempts++;
+    this.#lastEndpoint = ep;
+    const now = performance.now();
+    const attempt = new AttemptHandler(this, ep, now);
+    this.#current = attempt;
+    this.runtime.feedback.onStart(ep);
+
+    const headers = this.headers;
+    const timeoutHeader = outboundTimeoutHeader(this.#deadline, now);
+    if (timeoutHeader !== undefined) headers[TIMEOUT_HEADER] = timeoutHeader;
+
+    const perTry = this.#retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) {
+      attempt.perTryTimer = setTimeout(() => this.#onPerTryTimeout(attempt), perTry);
+      attempt.perTryTimer.unref?.();
+    }
+    const opts: Dispatcher.DispatchOptions = {
+      ...this.opts,
+      origin: this.#secure ? `https://${ep.authority}` : ep.origin,
+      path: this.#upstreamPath,
+      headers,
+      body: (this.#replay !== undefined ? this.#replay.forAttempt() : this.#body) as Dispatcher.DispatchOptions['body'],
+    };
+    try {
+      this.dispatch(opts, attempt);
+    } catch (err) {
+      this.onAttemptError(attempt, err as Error);
+    }
+  }
+
+  // ---- attempt callbacks ----
+
+  onAttemptResponseStart(attempt: AttemptHandler, controller: Controller, status: number, headers: HeaderRecord, statusMessage: string | undefined): void {
+    if (attempt.abandoned || this.#finished) return;
+    if (status < 200) return; // interim responses are not forwarded
+    attempt.latencyMs = performance.now() - attempt.startedAt;
+    clearTimeout(attempt.perTryTimer);
+    const retry = this.#retry;
+    if (retry !== undefined && this.#canReplay()) {
+      const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
+      if (delay >= 0) {
+        attempt.draining = true;
+        const len = Number(headerValue(headers, 'content-length') ?? 0);
+        if (len > MAX_DRAIN_BYTES) controller.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'retried response too large to drain'));
+        this.#scheduleRetry(attempt, delay);
+        return;
+      }
+    }
+    this.#delivered = true;
+    this.attemptController = controller;
+    if (this.appController.paused) controller.pause();
+    const route = this.#route.route;
+    if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
+    if (retry !== undefined && retry.exhaustedReason !== undefined && status >= 500) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
+    this.handler.onResponseStart?.(this.appController, status, headers, statusMessage ?? '');
+  }
+
+  onAttemptEnd(attempt: AttemptHandler, _controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+    if (!this.#settle(attempt, true)) return;
+    if (attempt.draining) {
+      // A retried response finished draining: the retry is already scheduled.
+      attempt.draining = false;
+      this.#retryAfterDrain(attempt);
+      return;
+    }
+    if (attempt.abandoned || this.#finished) return;
+    this.#finish();
+    this.handler.onResponseEnd?.(this.appController, trailers);
+  }
+
+  onAttemptError(attempt: AttemptHandler, err: Error): void {
+    if (!this.#settle(attempt, false)) return;
+    if (attempt.draining) {
+      attempt.draining = false;
+      this.#retryAfterDrain(attempt);
+      return;
+    }
+    if (this.#finished || attempt !== this.#current) return;
+    if (this.appController.aborted) {
+      this.#finish();
+      this.handler.onResponseError?.(this.appController, this.appController.reason ?? err);
+      return;
+    }
+    if (this.#delivered) {
+      this.#finish();
+      this.handler.onResponseError?.(this.appController, err);
+      return;
+    }
+    const retry = this.#retry;
+    if (retry !== undefined && this.#canReplay()) {
+      const delay = retry.decideAfterError(err, this.#remaining());
+      if (delay >= 0) {
+        attempt.abandoned = true;
+        this.#scheduleRetry(attempt, delay);
+        return;
+      }
+    }
+    this.#failWith(err);
+  }
+
+  /** Accounts for an attempt's end once; false when it was already accounted for. */
+  #settle(attempt: AttemptHandler, ok: boolean): boolean {
+    if (attempt.settled) return false;
+    attempt.settled = true;
+    clearTimeout(attempt.perTryTimer);
+    this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
+    return true;
+  }
+
+  // ---- timers and aborts ----
+
+  abortByApp(reason: Error): void {
+    const attempt = this.#current;
+    if (this.#backoffTimer !== undefined || attempt === undefined || attempt.controller === undefined) {
+      // Between attempts, or the attempt has not started yet: nothing upstream will report.
+      clearTimeout(this.#backoffTimer);
+      if (attempt !== undefined) {
+        attempt.abandoned = true;
+        this.#settle(attempt, false);
+      }
+      if (!this.#finished) {
+        this.#finish();
+        this.handler.onResponseError?.(this.appController, reason);
+      }
+      return;
+    }
+    attempt.controller.abort(reason);
+  }
+
+  #onPerTryTimeout(attempt: AttemptHandler): void {
+    if (attempt !== this.#current || this.#finished || this.#delivered) return;
+    const err = new EnmeshError(
+      'ENMESH_ERR_PER_TRY_TIMEOUT',
+      `attempt ${this.#attempts} to ${attempt.endpoint.authority} for route "${this.#route.route.name}" of ${this.svc.service.name} exceeded its per-try timeout of ${this.#retry?.perTryTimeoutMs} ms`,
+    );
+    attempt.abandoned = true;
+    // Report it now: an attempt still connecting has no controller to abort yet
+    // (its late error is ignored because the attempt is settled).
+    this.onAttemptError(attempt, err);
+    attempt.controller?.abort(err);
+  }
+
+  #onTotalTimeout(fromInbound: boolean): void {
+    this.#totalTimer = undefined;
+    if (this.#finished) return;
+    const route = this.#route.route;
+    const err = fromInbound
+      ? new EnmeshError('ENMESH_ERR_DEADLINE_EXCEEDED', `the inbound request's deadline expired before ${this.svc.service.name} answered (route "${route.name}")`)
+      : new EnmeshError('ENMESH_ERR_TIMEOUT', `route "${route.name}" of ${this.svc.service.name} timed out after ${route.timeoutMs} ms`);
+    const attempt = this.#current;
+    clearTimeout(this.#backoffTimer);
+    if (attempt !== undefined) {
+      attempt.abandoned = true;
+      this.#settle(attempt, false);
+      attempt.controller?.abort(err);
+    }
+    if (this.#delivered) {
+      this.#finish();
+      this.handler.onResponseError?.(this.appController, err);
+    } else {
+      this.#finish();
+      this.#localReply(504, err.message, ResponseFlags.UPSTREAM_TIMEOUT);
+    }
+  }
+
+  #scheduleRetry(attempt: AttemptHandler, delayMs: number): void {
+    // A draining attempt retries when its body is drained (keeps the connection);
+    // others retry after the backoff.
+    if (attempt.draining) {
+      attempt.retryDelay = delayMs;
+      return;
+    }
+    this.#sleepThenAttempt(delayMs);
+  }
+
+  #retryAfterDrain(attempt: AttemptHandler): void {
+    if (this.#finished || attempt !== this.#current) return;
+    this.#sleepThenAttempt(attempt.retryDelay);
+  }
+
+  #sleepThenAttempt(delayMs: number): void {
+    if (this.#finished) return;
+    this.runtime.stats.retries++;
+    if (delayMs <= 0) {
+      this.#attempt();
+      return;
+    }
+    this.#backoffTimer = setTimeout(() => {
+      this.#backoffTimer = undefined;
+      this.#attempt();
+    }, delayMs);
+  }
+
+  #remaining(): number {
+    return this.#deadline === Infinity ? Infinity : this.#deadline - performance.now();
+  }
+
+  #canReplay(): boolean {
+    return this.#replay === undefined || this.#replay.replayable;
+  }
+
+  #failWith(err: Error): void {
+    this.#finish();
+    const reply = localReplyForError(err);
+    if (reply === undefined) {
+      this.handler.onResponseError?.(this.appController, err);
+      return;
+    }
+    const flag = this.#retry?.exhaustedReason !== undefined ? `${reply.flag},${ResponseFlags.RETRY_LIMIT_EXCEEDED}` : reply.flag;
+    this.#localReply(reply.status, `${this.svc.service.name}: ${err.message}`, flag);
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    clearTimeout(this.#totalTimer);
+    clearTimeout(this.#backoffTimer);
+  }
+
+  /** Answers the application locally, as Envoy does for mesh-level outcomes (no route, no upstream, timeout). */
+  #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[]): void {
+    this.#finished = true;
+    const payload = Buffer.from(body);
+    const headers: HeaderRecord = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
+    if (flag !== undefined) headers[FLAGS_HEADER] = flag;
+    if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;
+    const h = this.handler;
+    const c = this.appController;
+    h.onResponseStart?.(c, status, headers, '');
+    if (payload.length > 0 && !c.aborted) h.onResponseData?.(c, payload);
+    if (!c.aborted) h.onResponseEnd?.(c, {});
+  }
+}
+
+

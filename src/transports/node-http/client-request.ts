@@ -1,0 +1,292 @@
+/**
+ * What `http.request()` returns for a mesh service: a Writable that behaves
+ * like `http.ClientRequest` for the API applications and HTTP libraries use
+ * (headers, write/end, 'response', abort/destroy, setTimeout, signal), and
+ * runs the request through the mesh's dispatcher so routing, balancing,
+ * retries and timeouts are the same code as for undici and fetch.
+ *
+ * The body is buffered up to the replay limit so it can be retried; a larger
+ * body is streamed as it is written and that request is not retried.
+ */
+import { PassThrough, Readable, Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { HeaderRecord } from '../../runtime/headers.ts';
+
+export interface MeshRequestTarget {
+  readonly protocol: 'http:' | 'https:';
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly method: string;
+  readonly headers: HeaderRecord;
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** The response handed to 'response' listeners: an IncomingMessage look-alike. */
+export class MeshIncomingMessage extends Readable {
+  statusCode = 0;
+  statusMessage = '';
+  headers: Record<string, string | string[]> = {};
+  rawHeaders: string[] = [];
+  trailers: Record<string, string> = {};
+  rawTrailers: string[] = [];
+  httpVersion = '1.1';
+  httpVersionMajor = 1;
+  httpVersionMinor = 1;
+  complete = false;
+  aborted = false;
+  readonly req: MeshClientRequest;
+  socket = null;
+  #controller: Dispatcher.DispatchController | undefined;
+
+  constructor(req: MeshClientRequest, controller: Dispatcher.DispatchController) {
+    super();
+    this.req = req;
+    this.#controller = controller;
+  }
+  override _read(): void {
+    this.#controller?.resume();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.complete) this.#controller?.abort(err ?? new Error('response destroyed'));
+    this.#controller = undefined;
+    cb(err);
+  }
+  setTimeout(ms: number, cb?: () => void): this {
+    this.req.setTimeout(ms, cb);
+    return this;
+  }
+}
+
+export class MeshClientRequest extends Writable {
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+  readonly protocol: string;
+  reusedSocket = false;
+  aborted = false;
+  socket = null;
+  maxHeadersCount: number | null = null;
+  #headers: HeaderRecord;
+  #headersSent = false;
+  readonly #target: MeshRequestTarget;
+  readonly #dispatcher: Dispatcher;
+  readonly #limit: number;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #stream: PassThrough | undefined;
+  #controller: Dispatcher.DispatchController | undefined;
+  #res: MeshIncomingMessage | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timeoutMs = 0;
+  #abortReason: Error | undefined;
+  #closeEmitted = false;
+
+  constructor(target: MeshRequestTarget, dispatcher: Dispatcher, replayLimit: number, cb?: (res: MeshIncomingMessage) => void) {
+    // Not auto-destroyed on 'finish': the request lives until its response ends, like ClientRequest.
+    super({ decodeStrings: true, autoDestroy: false, emitClose: false });
+    this.#target = target;
+    this.#dispatcher = dispatcher;
+    this.#limit = replayLimit;
+    this.method = target.method;
+    this.path = target.path;
+    this.host = target.host;
+    this.protocol = target.protocol;
+    this.#headers = target.headers;
+    if (cb !== undefined) this.once('response', cb);
+    if (target.timeout !== undefined && target.timeout > 0) this.setTimeout(target.timeout);
+    const signal = target.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) queueMicrotask(() => this.destroy(abortError(signal.reason)));
+      else signal.addEventListener('abort', () => this.destroy(abortError(signal.reason)), { once: true });
+    }
+  }
+
+  // ---- header API (as OutgoingMessage) ----
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+  setHeader(name: string, value: number | string | readonly string[]): this {
+    if (this.#headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    this.#headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
+    return this;
+  }
+  getHeader(name: string): string | string[] | undefined {
+    return this.#headers[name.toLowerCase()];
+  }
+  hasHeader(name: string): boolean {
+    return this.#headers[name.toLowerCase()] !== undefined;
+  }
+  removeHeader(name: string): void {
+    if (this.#headersSent) throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    delete this.#headers[name.toLowerCase()];
+  }
+  getHeaders(): HeaderRecord {
+    return { ...this.#headers };
+  }
+  getHeaderNames(): string[] {
+    return Object.keys(this.#headers);
+  }
+  getRawHeaderNames(): string[] {
+    return Object.keys(this.#headers);
+  }
+  flushHeaders(): void {}
+  setNoDelay(): void {}
+  setSocketKeepAlive(): void {}
+
+  /** Emits 'timeout' when no response activity happens for `ms` (the app decides what to do, as in Node). */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (cb !== undefined) this.once('timeout', cb);
+    this.#timeoutMs = ms;
+    this.#armTimer();
+    return this;
+  }
+  #armTimer(): void {
+    clearTimeout(this.#timer);
+    if (this.#timeoutMs > 0 && !this.destroyed) {
+      this.#timer = setTimeout(() => this.emit('timeout'), this.#timeoutMs);
+      this.#timer.unref?.();
+    }
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+    this.destroy();
+  }
+
+  // ---- body ----
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#stream !== undefined) {
+      if (this.#stream.write(chunk)) cb();
+      else this.#stream.once('drain', () => cb());
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size > this.#limit) {
+      // Too large to remember: stream it, and this request will not be retried.
+      this.#stream = new PassThrough();
+      for (const c of this.#chunks) this.#stream.write(c);
+      this.#chunks = [];
+      this.#send(this.#stream);
+    }
+    cb();
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#stream !== undefined) this.#stream.end();
+    else this.#send(this.#chunks.length === 0 ? null : this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks));
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    clearTimeout(this.#timer);
+    const reason = err ?? abortError(undefined);
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+    this.#stream?.destroy();
+    if (this.#res !== undefined && !this.#res.complete) {
+      this.#res.aborted = true;
+      this.#res.emit('aborted');
+      this.#res.destroy(reason);
+    }
+    // Like Node: a request destroyed by the app without an error emits only 'close'.
+    cb(err);
+    process.nextTick(() => this.#emitClose());
+  }
+
+  #emitClose(): void {
+    if (this.#closeEmitted) return;
+    this.#closeEmitted = true;
+    this.emit('close');
+  }
+
+  #send(body: Buffer | PassThrough | null): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    const t = this.#target;
+    const origin = `${t.protocol}//${t.host.includes(':') ? `[${t.host}]` : t.host}${isDefaultPort(t.protocol, t.port) ? '' : `:${t.port}`}`;
+    const opts: Dispatcher.DispatchOptions = { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: this.#headers, body };
+    try {
+      this.#dispatcher.dispatch(opts, this.#handler());
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  #handler(): Dispatcher.DispatchHandler {
+    return {
+      onRequestStart: (controller) => {
+        this.#controller = controller;
+        if (this.#abortReason !== undefined) controller.abort(this.#abortReason);
+      },
+      onResponseStart: (controller, statusCode, headers, statusMessage) => {
+        this.#armTimer();
+        const res = new MeshIncomingMessage(this, controller);
+        res.statusCode = statusCode;
+        res.statusMessage = statusMessage ?? '';
+        res.headers = nodeHeaders(headers as HeaderRecord);
+        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, res.headers);
+        this.#res = res;
+        if (this.listenerCount('response') === 0) res.resume(); // as Node does: nobody reads, so discard
+        this.emit('response', res);
+      },
+      onResponseData: (controller, chunk) => {
+        this.#armTimer();
+        if (this.#res !== undefined && !this.#res.push(chunk)) controller.pause();
+      },
+      onResponseEnd: (_controller, trailers) => {
+        clearTimeout(this.#timer);
+        const res = this.#res;
+        if (res === undefined) return;
+        res.trailers = nodeHeaders(trailers as HeaderRecord) as Record<string, string>;
+        res.complete = true;
+        res.push(null);
+        res.once('end', () => this.#emitClose());
+      },
+      onResponseError: (_controller, err) => {
+        clearTimeout(this.#timer);
+        const res = this.#res;
+        if (res !== undefined && !res.complete) {
+          res.aborted = true;
+          res.emit('aborted');
+          res.destroy(err);
+          this.#emitClose();
+        } else if (!this.destroyed) {
+          this.destroy(err);
+        }
+      },
+    };
+  }
+}
+
+function isDefaultPort(protocol: string, port: number): boolean {
+  return (protocol === 'http:' && port === 80) || (protocol === 'https:' && port === 443);
+}
+
+/** Node's header shape: arrays joined with ', ' except set-cookie. */
+function nodeHeaders(headers: HeaderRecord | null | undefined): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  if (headers == null) return out;
+  for (const name of Object.keys(headers)) {
+    const v = headers[name]!;
+    out[name] = Array.isArray(v) && name !== 'set-cookie' ? v.join(', ') : v;
+  }
+  return out;
+}
+
+function rawHeaderStrings(raw: unknown, parsed: Record<string, string | string[]>): string[] {
+  if (Array.isArray(raw) && raw.length > 0) return raw.map((b: Buffer | string) => (typeof b === 'string' ? b : b.toString('latin1')));
+  const out: string[] = [];
+  for (const name of Object.keys(parsed)) {
+    const v = parsed[name]!;
+    for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
+  }
+  return out;
+}
+
+function abortError(reason: unknown): Error {
+  if (reason instanceof Error) return reason;
+  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}

@@ -1,0 +1,50 @@
+/**
+ * Inbound side of node:http/https servers: each request's handler runs inside
+ * a request scope (AsyncLocalStorage) holding the deadline the caller sent, so
+ * outbound calls made while handling it never outlive the caller.
+ * Installed by wrapping `Server.prototype.emit` for 'request' only.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER } from '../../policy/deadline.ts';
+
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+export interface ServerHook {
+  uninstall(): void;
+}
+
+export function installServerHook(): ServerHook {
+  const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
+  const originals = protos.map((p) => p.emit);
+  const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
+  const wrapped = originals.map((original) =>
+    function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'request') {
+        const req = args[0] as http.IncomingMessage;
+        const header = req.headers[TIMEOUT_HEADER];
+        if (header !== undefined) {
+          const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
+          return deadlineStorage.run(scope, () => original.call(this, event, ...args));
+        }
+      }
+      return original.call(this, event, ...args);
+    } as Emit,
+  );
+  protos.forEach((p, i) => {
+    p.emit = wrapped[i]!;
+  });
+  let installed = true;
+  return {
+    uninstall() {
+      if (!installed) return;
+      installed = false;
+      protos.forEach((p, i) => {
+        if (p.emit !== wrapped[i]) return; // someone wrapped us since: leave their chain intact
+        // Both prototypes usually inherit emit from EventEmitter: remove our own property then.
+        if (hadOwn[i]) p.emit = originals[i]!;
+        else delete (p as { emit?: Emit }).emit;
+      });
+    },
+  };
+}

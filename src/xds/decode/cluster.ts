@@ -1,0 +1,139 @@
+/** `Cluster` → {@link DecodedCluster}: an EDS cluster over ADS and its balancing and resilience settings. */
+import {
+  DEFAULT_RETRY_BUDGET,
+  type ConnectionPoolModel,
+  type HashOn,
+  type LoadBalancerKind,
+  type OutlierDetectionModel,
+  type RateLimitModel,
+  type RetryBudgetModel,
+} from '../../model/types.ts';
+import { readEnmeshMetadata, type JsonObject } from '../metadata.ts';
+import { parseClusterName } from '../resource-names.ts';
+import {
+  durationMs,
+  invalid,
+  METADATA_PATH,
+  metaLabels,
+  metaNumber,
+  metaObject,
+  metaString,
+  percent,
+  wrapped,
+  type Obj,
+  type Where,
+} from './fields.ts';
+import type { DecodedCluster } from './types.ts';
+
+const LB_POLICIES: Readonly<Record<string, LoadBalancerKind>> = {
+  ROUND_ROBIN: 'round-robin',
+  RANDOM: 'random',
+  LEAST_REQUEST: 'least-request',
+  RING_HASH: 'ring-hash',
+};
+
+export function decodeCluster(msg: Obj, where: Where): DecodedCluster {
+  const parsed = parseClusterName(where.name);
+  if (parsed === undefined) invalid(where, 'name', 'not an enmesh cluster name (outbound|<port>|<subset>|<service>)');
+
+  if (msg.cluster_discovery_type === 'cluster_type') invalid(where, 'cluster_type', 'custom cluster types are not supported (use type EDS)');
+  const type = msg.type ?? 'STATIC';
+  if (type !== 'EDS') invalid(where, 'type', `unsupported value ${String(type)} (enmesh clusters are EDS)`);
+  const eds = msg.eds_cluster_config as Obj | undefined;
+  if (eds?.eds_config?.ads === undefined && eds?.eds_config?.self === undefined) {
+    invalid(where, 'eds_cluster_config.eds_config', 'must be ads or self');
+  }
+  durationMs(msg.connect_timeout, where, 'connect_timeout');
+
+  const meta = readEnmeshMetadata(msg.metadata);
+  const lbPolicy = String(msg.lb_policy ?? 'ROUND_ROBIN');
+  let loadBalancer = LB_POLICIES[lbPolicy];
+  if (loadBalancer === undefined) invalid(where, 'lb_policy', `unsupported value ${lbPolicy}`);
+  const metaLb = metaString(meta, 'lb', where, METADATA_PATH);
+  if (metaLb === 'peak-ewma' && loadBalancer === 'least-request') loadBalancer = 'peak-ewma';
+
+  const out: { -readonly [K in keyof DecodedCluster]: DecodedCluster[K] } = {
+    kind: 'cluster',
+    name: where.name,
+    service: parsed.service,
+    port: parsed.port,
+    edsServiceName: typeof eds?.service_name === 'string' && eds.service_name !== '' ? eds.service_name : where.name,
+    loadBalancer,
+  };
+  if (parsed.subset !== undefined) out.subset = parsed.subset;
+
+  const threshold = ((msg.circuit_breakers?.thresholds ?? []) as Obj[]).find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT');
+  if (threshold !== undefined) {
+    const pool: { -readonly [K in keyof ConnectionPoolModel]: ConnectionPoolModel[K] } = {};
+    const maxRequests = wrapped(threshold.max_requests);
+    const maxPending = wrapped(threshold.max_pending_requests);
+    const maxConnections = wrapped(threshold.max_connections);
+    if (maxRequests !== undefined) pool.maxRequests = maxRequests;
+    if (maxPending !== undefined) pool.maxPendingRequests = maxPending;
+    if (maxConnections !== undefined) pool.maxConnections = maxConnections;
+    if (Object.keys(pool).length > 0) out.connectionPool = pool;
+    const budget = retryBudget(threshold.retry_budget, meta, where);
+    if (budget !== undefined) out.retryBudget = budget;
+  }
+  if (msg.outlier_detection !== undefined) out.outlierDetection = outlierDetection(msg.outlier_detection, where);
+
+  const rateLimit = rateLimitOf(meta, where);
+  if (rateLimit !== undefined) out.rateLimit = rateLimit;
+  const labels = metaLabels(meta, 'labels', where, METADATA_PATH);
+  if (labels !== undefined) out.labels = labels;
+  const hashOn = hashOnOf(meta, where);
+  if (hashOn !== undefined) out.hashOn = hashOn;
+  return out;
+}
+
+function retryBudget(b: Obj | undefined, meta: JsonObject | undefined, where: Where): RetryBudgetModel | undefined {
+  if (b === undefined) return undefined;
+  const at = 'circuit_breakers.thresholds.retry_budget';
+  // Envoy's defaults are 20% and a concurrency of 3; the model's minimum is a rate, carried in metadata.
+  const pct = b.budget_percent === undefined ? DEFAULT_RETRY_BUDGET.percent : Number(b.budget_percent.value ?? 0);
+  return {
+    percent: percent(pct, where, `${at}.budget_percent`),
+    minPerSecond: metaNumber(meta, 'retryBudgetMinPerSecond', where, METADATA_PATH) ?? wrapped(b.min_retry_concurrency) ?? 3,
+  };
+}
+
+function outlierDetection(o: Obj, where: Where): OutlierDetectionModel {
+  const maxEjectionPercent = wrapped(o.max_ejection_percent) ?? 10;
+  if (maxEjectionPercent > 100) invalid(where, 'outlier_detection.max_ejection_percent', `${maxEjectionPercent} is over 100`);
+  // Absent fields take Envoy's defaults.
+  const out: { -readonly [K in keyof OutlierDetectionModel]: OutlierDetectionModel[K] } = {
+    consecutive5xx: wrapped(o.consecutive_5xx) ?? 5,
+    intervalMs: durationMs(o.interval, where, 'outlier_detection.interval') ?? 10_000,
+    baseEjectionTimeMs: durationMs(o.base_ejection_time, where, 'outlier_detection.base_ejection_time') ?? 30_000,
+    maxEjectionPercent,
+  };
+  const gateway = wrapped(o.consecutive_gateway_failure);
+  if (gateway !== undefined) out.consecutiveGatewayErrors = gateway;
+  const local = wrapped(o.consecutive_local_origin_failure);
+  if (local !== undefined) out.consecutiveLocalOriginFailures = local;
+  return out;
+}
+
+function rateLimitOf(meta: JsonObject | undefined, where: Where): RateLimitModel | undefined {
+  const m = metaObject(meta, 'rateLimit', where, METADATA_PATH);
+  if (m === undefined) return undefined;
+  const path = `${METADATA_PATH}.rateLimit`;
+  const requestsPerSecond = metaNumber(m, 'requestsPerSecond', where, path);
+  if (requestsPerSecond === undefined || requestsPerSecond <= 0) invalid(where, `${path}.requestsPerSecond`, 'must be a positive number');
+  const scope = metaString(m, 'scope', where, path) ?? 'local';
+  if (scope !== 'local' && scope !== 'global') invalid(where, `${path}.scope`, `unsupported value ${scope}`);
+  return { requestsPerSecond, burst: metaNumber(m, 'burst', where, path) ?? 0, scope };
+}
+
+function hashOnOf(meta: JsonObject | undefined, where: Where): HashOn | undefined {
+  const m = metaObject(meta, 'hashOn', where, METADATA_PATH);
+  if (m === undefined) return undefined;
+  const path = `${METADATA_PATH}.hashOn`;
+  const out: { header?: string; cookie?: string; sourceIp?: boolean } = {};
+  const header = metaString(m, 'header', where, path);
+  const cookie = metaString(m, 'cookie', where, path);
+  if (header !== undefined) out.header = header;
+  if (cookie !== undefined) out.cookie = cookie;
+  if (m.sourceIp === true) out.sourceIp = true;
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * A plain grpc-js backend of `ratings.Ratings` on 127.0.0.1:0 that answers
+ * with its own name. Request metadata steers it:
+ * - `x-fail-first: 1`: the first attempt of each request key fails with
+ *   UNAVAILABLE, later attempts succeed (to prove retries);
+ * - `x-fail: <grpc status code>`: every attempt fails with that code;
+ * - `x-delay-ms: <n>`: answers after n ms.
+ *
+ * Import `startRatingsBackend` in a test, or run `node server.ts --name v1`:
+ * it prints `{"name":"v1","port":N}` once listening and stops on SIGTERM.
+ */
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { ratingsService } from './ratings-proto.ts';
+import type { GetReply, GetRequest } from './ratings-proto.ts';
+
+export interface RatingsBackend {
+  readonly name: string;
+  readonly port: number;
+  /** Calls answered so far (successful or failed). */
+  readonly calls: number;
+  close(): Promise<void>;
+}
+
+export async function startRatingsBackend(name: string): Promise<RatingsBackend> {
+  const server = new grpc.Server();
+  const attempts = new Map<string, number>();
+  let calls = 0;
+  server.addService(ratingsService(), {
+    Get(call: grpc.ServerUnaryCall<GetRequest, GetReply>, callback: grpc.sendUnaryData<GetReply>) {
+      calls += 1;
+      const key = call.request.key;
+      const attempt = (attempts.get(key) ?? 0) + 1;
+      attempts.set(key, attempt);
+      const first = (k: string): string | undefined => {
+        const v = call.metadata.get(k)[0];
+        return v === undefined ? undefined : String(v);
+      };
+      const answer = (): void => {
+        const fail = first('x-fail');
+        if (fail !== undefined) {
+          callback({ code: Number(fail), details: `${name} fails as asked` });
+        } else if (first('x-fail-first') !== undefined && attempt === 1) {
+          callback({ code: grpc.status.UNAVAILABLE, details: `${name} fails the first attempt of ${key}` });
+        } else {
+          callback(null, { backend: name, attempt });
+        }
+      };
+      const delay = Number(first('x-delay-ms') ?? 0);
+      if (delay > 0) setTimeout(answer, delay);
+      else answer();
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
+  });
+  return {
+    name,
+    port,
+    get calls() {
+      return calls;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 500).unref();
+      }),
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { name: { type: 'string' } } });
+  const backend = await startRatingsBackend(values.name ?? 'backend');
+  process.stdout.write(`${JSON.stringify({ name: backend.name, port: backend.port })}\n`);
+  process.once('SIGTERM', () => void backend.close().then(() => process.exit(0)));
+}

@@ -1,0 +1,106 @@
+/** Runs client.ts in a child process against a control plane and collects its JSON lines. */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
+
+export interface CallLine {
+  readonly i: number;
+  readonly backend: string | null;
+  readonly attempt: number;
+  readonly code: number;
+  readonly details?: string;
+  readonly t: number;
+}
+
+export interface XdsClientRun {
+  readonly child: ChildProcess;
+  /** Calls reported so far. */
+  readonly lines: CallLine[];
+  /** Resolves with every call once the client printed its summary and exited. */
+  readonly done: Promise<CallLine[]>;
+  /** Resolves when `predicate` holds for the lines so far; rejects after `timeoutMs`. */
+  waitFor(predicate: (lines: readonly CallLine[]) => boolean, timeoutMs: number): Promise<void>;
+  stop(): void;
+}
+
+export interface XdsClientOptions {
+  readonly xdsPort: number;
+  readonly nodeId: string;
+  readonly calls: number;
+  readonly intervalMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly target?: string;
+}
+
+export function bootstrapFor(xdsPort: number, nodeId: string): string {
+  return JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: nodeId, locality: { zone: 'z' } },
+  });
+}
+
+export function spawnXdsClient(options: XdsClientOptions): XdsClientRun {
+  const args = [CLIENT, '--calls', String(options.calls), '--interval-ms', String(options.intervalMs ?? 0)];
+  if (options.target !== undefined) args.push('--target', options.target);
+  for (const [k, v] of Object.entries(options.headers ?? {})) args.push('--header', `${k}=${v}`);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrapFor(options.xdsPort, options.nodeId) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: CallLine[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let buffered = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buffered += d;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (text.trim() === '') continue;
+      const parsed = JSON.parse(text) as CallLine | { done: true };
+      if (!('done' in parsed)) lines.push(parsed);
+    }
+    for (const w of waiters) w();
+  });
+  const done = new Promise<CallLine[]>((resolve, reject) => {
+    child.once('exit', (code, signal) => {
+      if (code === 0 || signal === 'SIGTERM' || signal === 'SIGKILL') resolve(lines);
+      else reject(new Error(`grpc-xds client exited with ${code ?? signal}: ${stderr.slice(-2000)}`));
+    });
+  });
+  done.catch(() => {});
+  return {
+    child,
+    lines,
+    done,
+    waitFor(predicate, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (predicate(lines)) {
+            cleanup();
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`condition not met within ${timeoutMs} ms (${lines.length} calls seen); client stderr: ${stderr.slice(-1000)}`));
+        }, timeoutMs);
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+  };
+}
