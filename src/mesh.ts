@@ -151,9 +151,11 @@ export async function init(options?: InitOptions): Promise<Mesh> {
       await startXdsSource(mesh, controlPlanes, opts);
     } else {
       const file = resolve(opts.config!);
-      mesh.applyModel(await loadMeshFile(file));
+      const model = await loadMeshFile(file);
+      mesh.applyModel(model);
       if (opts.watch !== false) {
-        const watcher = watchMeshFile(file, { onModel: (m) => mesh.applyModel(m), onError: (e) => mesh.reportError(e instanceof Error ? e : new Error(String(e))) });
+        // knownVersion: an edit made between the load and the watch start is still picked up.
+        const watcher = watchMeshFile(file, { knownVersion: model.version, onModel: (m) => mesh.applyModel(m), onError: (e) => mesh.reportError(e instanceof Error ? e : new Error(String(e))) });
         mesh.onClose(() => watcher.close());
       }
     }

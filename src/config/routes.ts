@@ -330,15 +330,15 @@ function readBackends(ctx: RouteContext, owner: string, value: unknown, at: KeyP
     return [];
   }
   const weighted = list.some((b) => isMapping(b) && b.weight !== undefined);
-  return list.map((raw, i): BackendRef => {
+  const refs = list.map((raw, i): BackendRef => {
     const m = c.mapping(raw, [...at, i], BACKEND_KEYS);
     if (m === undefined) return { service: owner, weight: 1 };
     const target = readTarget(ctx, owner, m, [...at, i]);
     let weight = 1;
     if (m.weight !== undefined) {
       const w = m.weight;
-      if (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > MAX_WEIGHT) {
-        c.report([...at, i, 'weight'], `expected a positive integer weight 1..${MAX_WEIGHT} (weights are relative: 90 and 10 split traffic 90%/10%), got ${describeValue(w)}`);
+      if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > MAX_WEIGHT) {
+        c.report([...at, i, 'weight'], `expected an integer weight 0..${MAX_WEIGHT} (weights are relative: 90 and 10 split traffic 90%/10%; 0 sends none), got ${describeValue(w)}`);
       } else {
         weight = w;
       }
@@ -347,6 +347,11 @@ function readBackends(ctx: RouteContext, owner: string, value: unknown, at: KeyP
     }
     return { ...target, weight };
   });
+  // Weight 0 parks a backend (a canary at 0 %), but some backend must get the traffic.
+  if (refs.length > 0 && refs.every((b) => b.weight === 0)) {
+    c.report(at, 'every backend has weight 0: give at least one backend a positive weight, or remove the route');
+  }
+  return refs;
 }
 
 function readRedirect(c: Checker, protocol: Protocol | undefined, value: unknown, at: KeyPath): RedirectModel | undefined {

@@ -21,12 +21,12 @@ const node = (host: string, draining = false, port = 7000) => buildNode({ id: `n
 const addresses = (r: Registrations): string[] =>
   r.apply(BASE).services.get('ratings')!.endpoints.map((e) => `${e.host}:${e.port}/${e.origin}`);
 
-let onChange: ReturnType<typeof vi.fn>;
+let onChange: ReturnType<typeof vi.fn<() => void>>;
 let r: Registrations;
 
 beforeEach(() => {
   vi.useFakeTimers();
-  onChange = vi.fn();
+  onChange = vi.fn<() => void>();
   r = new Registrations({ onChange, graceMs: 2000 });
 });
 afterEach(() => {

@@ -78,6 +78,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     build: buildSnapshot,
     // Always translated, so a model that cannot be served is refused before any client asks.
     profiles: [ENMESH_PROFILE],
+    onRefused: (e) => log.error(`model ${e.modelVersion} not published, still serving ${cache.model()?.version ?? '(none)'}: ${e.message}`),
     ...(options.publishDebounceMs === undefined ? {} : { debounceMs: options.publishDebounceMs }),
   });
   // The published model is the file's model plus registrations; remember which file version it holds.

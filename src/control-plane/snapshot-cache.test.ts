@@ -64,7 +64,8 @@ describe('SnapshotCache', () => {
   });
 
   it('refuses a model whose snapshot is inconsistent and keeps the previous one', () => {
-    const cache = new SnapshotCache({ build, profiles: [{ kind: 'enmesh' }] });
+    const refused: string[] = [];
+    const cache = new SnapshotCache({ build, profiles: [{ kind: 'enmesh' }], onRefused: (e) => refused.push(e.modelVersion) });
     const listener = vi.fn();
     cache.publish(model('good'));
     cache.onChange(listener);
@@ -75,6 +76,7 @@ describe('SnapshotCache', () => {
     expect(cache.model()!.version).toBe('good');
     expect(cache.current({ kind: 'enmesh' })!.version).toBe('good/enmesh');
     expect(cache.lastError()).toMatchObject({ modelVersion: 'bad-2', message: 'refusing bad-2', issues: [{ path: 'Cluster x' }] });
+    expect(refused).toEqual(['bad-1', 'bad-2']);
     cache.publish(model('better'));
     expect(cache.lastError()).toBeUndefined();
     expect(listener).toHaveBeenCalledTimes(1);

@@ -32,6 +32,8 @@ export interface SnapshotCacheOptions<P extends ProfileLike = ProfileLike> {
   readonly maxDelayMs?: number;
   /** Published models kept for inspection and rollback. Default 10. */
   readonly historySize?: number;
+  /** Told about every refused publish (the previous snapshots stay). */
+  readonly onRefused?: (error: PublishError) => void;
 }
 
 export interface ModelChange {
@@ -59,6 +61,7 @@ export class SnapshotCache<P extends ProfileLike = ProfileLike> {
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
   readonly #historySize: number;
+  readonly #onRefused: ((error: PublishError) => void) | undefined;
   /** Profiles in use, by kind. */
   readonly #profiles = new Map<string, P>();
   readonly #listeners = new Set<ChangeListener>();
@@ -75,6 +78,7 @@ export class SnapshotCache<P extends ProfileLike = ProfileLike> {
     this.#debounceMs = options.debounceMs ?? 50;
     this.#maxDelayMs = Math.max(options.maxDelayMs ?? 250, this.#debounceMs);
     this.#historySize = Math.max(1, options.historySize ?? 10);
+    this.#onRefused = options.onRefused;
     for (const p of options.profiles ?? []) this.#profiles.set(p.kind, p);
   }
 
@@ -154,6 +158,7 @@ export class SnapshotCache<P extends ProfileLike = ProfileLike> {
         issues: isEnmeshError(err) ? (err.issues ?? []) : [],
         at: Date.now(),
       };
+      this.#onRefused?.(this.#lastError);
       throw err;
     }
     const previous = this.#model?.version;

@@ -4,7 +4,7 @@
  * (control-plane mode); policies never see YAML or xDS messages.
  *
  * All durations are milliseconds. All objects are frozen after construction
- * (see `freezeModel`), so a model may be shared freely between requests.
+ * (see `finalizeModel` in finalize.ts), so a model may be shared freely between requests.
  */
 
 export type MtlsMode = 'disabled' | 'permissive' | 'strict';

@@ -3,7 +3,7 @@
  * tables with compiled matchers, one balancer per (service, subset), retry
  * policies pre-digested. Built once per config version; read per request.
  */
-import type { MeshModel, RouteModel, ServiceModel } from '../model/types.ts';
+import type { BackendRef, MeshModel, RouteModel, ServiceModel } from '../model/types.ts';
 import type { RouteTable } from '../routing/types.ts';
 import type { Balancer, EndpointState } from '../cluster/types.ts';
 import { compileRouteTable } from '../routing/route-table.ts';
@@ -44,6 +44,8 @@ export class CompiledMesh {
   /** Keyed by `host:port` / `host` as node:http sees them (lower-case host). */
   readonly byAuthority = new Map<string, ServiceRuntime>();
   readonly #balancers = new Map<string, Balancer>();
+  /** Backend refs resolved once per config, so a request does no string work to find its balancer. */
+  readonly #byBackend = new Map<BackendRef, Balancer | undefined>();
 
   constructor(model: MeshModel, carried: CarriedState, localZone: string) {
     this.model = model;
@@ -69,6 +71,11 @@ export class CompiledMesh {
       this.byAuthority.set(`${service.name}:${service.port}`, runtime);
       this.byAuthority.set(service.name, runtime);
     }
+    for (const service of model.services.values()) {
+      for (const route of service.routes) {
+        for (const b of route.backends ?? []) this.#byBackend.set(b, this.#balancers.get(clusterKey(b.service, b.subset)));
+      }
+    }
     // Drop state of endpoints and budgets that left the config.
     carried.endpoints.clear();
     for (const [k, v] of liveEndpoints) carried.endpoints.set(k, v);
@@ -79,6 +86,11 @@ export class CompiledMesh {
   /** The balancer of a service (or one of its subsets); undefined for unknown names. */
   balancer(service: string, subset: string | undefined): Balancer | undefined {
     return this.#balancers.get(clusterKey(service, subset));
+  }
+
+  /** The balancer a route backend points at (precomputed). */
+  balancerFor(backend: BackendRef): Balancer | undefined {
+    return this.#byBackend.has(backend) ? this.#byBackend.get(backend) : this.balancer(backend.service, backend.subset);
   }
 
   #serviceRuntime(service: ServiceModel, carried: CarriedState, liveBudgets: Map<string, RetryBudget>): ServiceRuntime {

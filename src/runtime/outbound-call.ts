@@ -206,7 +206,7 @@ export class OutboundCall implements RequestView {
 
     this.#routeRt = this.svc.routeRuntime(route);
     this.#backend = selected.pickBackend(this.runtime.random());
-    this.#balancer = this.compiled.balancer(this.#backend.service, this.#backend.subset);
+    this.#balancer = this.compiled.balancerFor(this.#backend);
     this.#upstreamPath = route.rewritePrefix !== undefined ? rewriteRoutePath(route, this.path) : this.path;
 
     // Upstream headers: the app's, plus route mutations, the service authority as Host.
