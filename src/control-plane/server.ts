@@ -86,7 +86,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let publishedBase: string | undefined;
   const republish = (): void => {
     latestBase = base.version;
-    cache.setModel(registrations.apply(base));
+    const merged = registrations.apply(base);
+    // Same content as in force (e.g. a static endpoint now lists a registered one): nothing to push.
+    if (merged.version === cache.model()?.version) publishedBase = latestBase;
+    cache.setModel(merged);
   };
   const registrations = new Registrations({
     onChange: republish,
