@@ -17,7 +17,7 @@ const out = (s: string): void => void process.stdout.write(`${s}\n`);
 out(`enmesh benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}`);
 out('');
 out('P1/P2 throughput and CPU: undici.request, 1 KB responses, 50 concurrent, interleaved rounds (medians, ± = spread)');
-const tp = await throughputScenario(upstream, quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 10, requests: 20000, concurrency: 50 });
+const tp = await throughputScenario(upstream, quick ? { rounds: 7, requests: 8000, concurrency: 50 } : { rounds: 15, requests: 20000, concurrency: 50 });
 out(throughputTable(tp));
 out(`throughput ratio enmesh/raw: ${tp.ratio.toFixed(3)} (goal >= 0.95)   added CPU: ${tp.addedCpuUs.toFixed(2)} µs/request (goal <= 3)`);
 

@@ -59,9 +59,11 @@ services:
     if (res.statusCode !== 200) throw new Error(String(res.statusCode));
   };
 
-  // Warm up both paths (JIT, connections).
-  await closedLoop(Math.min(2000, opts.requests), opts.concurrency, sendRaw);
-  await closedLoop(Math.min(2000, opts.requests), opts.concurrency, sendMesh);
+  // Warm up both paths until the JIT has settled (connections, inline caches, optimised code).
+  for (let i = 0; i < 3; i++) {
+    await closedLoop(opts.requests, opts.concurrency, sendRaw);
+    await closedLoop(opts.requests, opts.concurrency, sendMesh);
+  }
 
   const raw: RoundResult[] = [];
   const meshRounds: RoundResult[] = [];
