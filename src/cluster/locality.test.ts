@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createEndpointState } from './endpoint-state.ts';
 import { createLocalityBalancer } from './locality.ts';
 import type { EndpointState } from './types.ts';
-
-/** mulberry32: a small seeded PRNG so every run picks the same way. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../test/helpers/seeded.ts';
 
 function zoned(zones: string[]): EndpointState[] {
   return zones.map((zone, i) =>

@@ -1,4 +1,4 @@
-import { DEFAULT_BACKOFF, DEFAULT_RETRY_BUDGET, IDEMPOTENT_METHODS } from '../model/types.ts';
+import { DEFAULT_BACKOFF, DEFAULT_RETRY_BUDGET, IDEMPOTENT_METHODS, RETRY_CONDITIONS } from '../model/types.ts';
 import type {
   BackendRef,
   DirectResponseModel,
@@ -54,19 +54,6 @@ const REDIRECT_KEYS = ['scheme', 'host', 'port', 'path', 'prefixRewrite', 'statu
 const REDIRECT_STATUS = [301, 302, 303, 307, 308] as const;
 const DIRECT_KEYS = ['status', 'body', 'headers'];
 const RETRY_KEYS = ['attempts', 'perTryTimeout', 'on', 'statusCodes', 'methods', 'backoff', 'budget'];
-const RETRY_CONDITIONS: readonly RetryCondition[] = [
-  '5xx',
-  'gateway-error',
-  'reset',
-  'connect-failure',
-  'retriable-status-codes',
-  'refused-stream',
-  'cancelled',
-  'deadline-exceeded',
-  'internal',
-  'resource-exhausted',
-  'unavailable',
-];
 const HTTP_RETRY_ON: readonly RetryCondition[] = ['5xx', 'reset', 'connect-failure'];
 const GRPC_RETRY_ON: readonly RetryCondition[] = ['unavailable'];
 /** gRPC calls are all POSTs, so the idempotent-methods default would never retry one. */

@@ -137,6 +137,21 @@ export type RetryCondition =
   | 'resource-exhausted'
   | 'unavailable';
 
+/** Every retry condition, in the order documented. */
+export const RETRY_CONDITIONS: readonly RetryCondition[] = Object.freeze([
+  '5xx',
+  'gateway-error',
+  'reset',
+  'connect-failure',
+  'retriable-status-codes',
+  'refused-stream',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+] as const);
+
 export interface RetryBudgetModel {
   /** Retries allowed as a percentage of active/recent requests. Default 20. */
   readonly percent: number;

@@ -3,18 +3,7 @@ import { isEnmeshError } from '../errors.ts';
 import type { BackendRef, RouteMatchModel, RouteModel, ServiceModel } from '../model/types.ts';
 import { compileRouteTable } from './route-table.ts';
 import type { RequestView } from './types.ts';
-
-/** mulberry32: a small seeded PRNG so distributions are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../test/helpers/seeded.ts';
 
 const anyMatch: RouteMatchModel = { methods: [], headers: [], query: [] };
 

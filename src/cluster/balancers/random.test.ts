@@ -1,31 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createEndpointState } from '../endpoint-state.ts';
-import type { EndpointState } from '../types.ts';
 import { createRandom } from './random.ts';
-
-/** mulberry32: a small seeded PRNG so every run picks the same way. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function states(n: number, weights: number[] = []): EndpointState[] {
-  return Array.from({ length: n }, (_, i) =>
-    createEndpointState({ host: `10.0.0.${i + 1}`, port: 8080, labels: {}, weight: weights[i] ?? 1, zone: "", healthy: true, origin: "static" }),
-  );
-}
-
-function tally(pick: () => EndpointState | undefined, eps: EndpointState[], n: number): number[] {
-  const out = new Array<number>(eps.length).fill(0);
-  for (let i = 0; i < n; i++) out[eps.indexOf(pick()!)]++;
-  return out;
-}
+import { seeded } from '../../../test/helpers/seeded.ts';
+import { states, tally } from '../../../test/helpers/endpoints.ts';
 
 describe('weighted random', () => {
   it('follows the weights within 1 % over 100k picks', () => {

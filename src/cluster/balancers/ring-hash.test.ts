@@ -3,18 +3,7 @@ import { createEndpointState } from '../endpoint-state.ts';
 import { hash32 } from '../hash32.ts';
 import type { EndpointState } from '../types.ts';
 import { createRingHash } from './ring-hash.ts';
-
-/** mulberry32: a small seeded PRNG so every run picks the same way. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../../test/helpers/seeded.ts';
 
 function state(i: number, weight = 1): EndpointState {
   return createEndpointState({ host: `10.0.${i >> 8}.${i & 255}`, port: 8080, labels: {}, weight, zone: '', healthy: true, origin: 'static' });

@@ -1,19 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createEndpointState } from '../endpoint-state.ts';
-import type { EndpointState } from '../types.ts';
 import { createRoundRobin } from './round-robin.ts';
-
-function states(n: number, weights: number[] = []): EndpointState[] {
-  return Array.from({ length: n }, (_, i) =>
-    createEndpointState({ host: `10.0.0.${i + 1}`, port: 8080, labels: {}, weight: weights[i] ?? 1, zone: "", healthy: true, origin: "static" }),
-  );
-}
-
-function tally(pick: () => EndpointState | undefined, eps: EndpointState[], n: number): number[] {
-  const out = new Array<number>(eps.length).fill(0);
-  for (let i = 0; i < n; i++) out[eps.indexOf(pick()!)]++;
-  return out;
-}
+import { states, tally } from '../../../test/helpers/endpoints.ts';
 
 describe('round robin, equal weights', () => {
   it('visits endpoints in order, one each per cycle', () => {

@@ -3,6 +3,7 @@ import {
   DEFAULT_BACKOFF,
   DEFAULT_RETRY_BUDGET,
   IDEMPOTENT_METHODS,
+  RETRY_CONDITIONS,
   type BackendRef,
   type DirectResponseModel,
   type FaultPolicyModel,
@@ -25,19 +26,7 @@ import { durationMs, invalid, METADATA_PATH, metaArray, metaNumber, metaObject, 
 import { decodeMatch, parseMethodMatcher } from './route-match.ts';
 import type { DecodedRoute } from './types.ts';
 
-const RETRY_CONDITIONS: ReadonlySet<string> = new Set<RetryCondition>([
-  '5xx',
-  'gateway-error',
-  'reset',
-  'connect-failure',
-  'retriable-status-codes',
-  'refused-stream',
-  'cancelled',
-  'deadline-exceeded',
-  'internal',
-  'resource-exhausted',
-  'unavailable',
-]);
+const RETRY_CONDITION_SET: ReadonlySet<string> = new Set<string>(RETRY_CONDITIONS);
 
 const REDIRECT_STATUS: Readonly<Record<string, RedirectModel['status']>> = {
   MOVED_PERMANENTLY: 301,
@@ -142,7 +131,7 @@ function retryPolicy(p: Obj, meta: JsonObject | undefined, where: Where, at: str
   for (const raw of String(p.retry_on ?? '').split(',')) {
     const c = raw.trim();
     if (c === '') continue;
-    if (!RETRY_CONDITIONS.has(c)) invalid(where, `${at}.retry_on`, `unsupported condition "${c}"`);
+    if (!RETRY_CONDITION_SET.has(c)) invalid(where, `${at}.retry_on`, `unsupported condition "${c}"`);
     on.push(c as RetryCondition);
   }
   const statusCodes = ((p.retriable_status_codes ?? []) as number[]).map(Number);
