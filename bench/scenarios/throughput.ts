@@ -80,8 +80,10 @@ services:
   await rawAgent.close();
   await mesh.close();
   await rm(dir, { recursive: true, force: true });
-  const ratio = median(meshRounds.map((x) => x.throughput)) / median(raw.map((x) => x.throughput));
-  const addedCpuUs = median(meshRounds.map((x) => x.cpuUsPerRequest)) - median(raw.map((x) => x.cpuUsPerRequest));
+  // Paired per round (each mesh round next to its raw round), then the median:
+  // drift in machine load between rounds cancels out.
+  const ratio = median(meshRounds.map((m, i) => m.throughput / raw[i]!.throughput));
+  const addedCpuUs = median(meshRounds.map((m, i) => m.cpuUsPerRequest - raw[i]!.cpuUsPerRequest));
   return { raw, mesh: meshRounds, ratio, addedCpuUs };
 }
 

@@ -22,6 +22,8 @@ export const MAX_INBOUND_TIMEOUT_MS = 300_000;
 export interface RequestScope {
   /** Absolute `performance.now()` time by which the answer is needed; Infinity when none. */
   deadline: number;
+  /** The inbound request's peer address: ring-hash on `sourceIp` keys outbound calls by it. */
+  sourceIp?: string | undefined;
 }
 
 export const deadlineStorage = new AsyncLocalStorage<RequestScope>();
@@ -48,8 +50,9 @@ export function currentDeadline(): number {
  * one: a nested scope can shorten the time left, never extend it.
  */
 export function runWithDeadline<T>(deadline: number, fn: () => T): T {
-  const outer = currentDeadline();
-  return deadlineStorage.run({ deadline: deadline < outer ? deadline : outer }, fn);
+  const scope = deadlineStorage.getStore();
+  const outer = scope === undefined ? Infinity : scope.deadline;
+  return deadlineStorage.run({ deadline: deadline < outer ? deadline : outer, sourceIp: scope?.sourceIp }, fn);
 }
 
 /** True when the current request's deadline has passed: don't start an outbound call. */

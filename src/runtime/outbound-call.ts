@@ -25,7 +25,7 @@ import { applyHeaderMutation } from '../routing/header-mutation.ts';
 import { rewriteRoutePath, redirectLocation } from '../routing/path-rewrite.ts';
 import { computeHashKey } from '../cluster/hash-key.ts';
 import { RetryState } from '../policy/retry-plan.ts';
-import { currentDeadline, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
+import { currentDeadline, deadlineStorage, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
 import { EnmeshError } from '../errors.ts';
 import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
 
@@ -176,6 +176,10 @@ export class OutboundCall implements RequestView {
   // ---- RequestView (lazy: headers are only copied when a route needs them) ----
   header(name: string): string | undefined {
     return headerValue(this.headers, name);
+  }
+  /** The inbound request's peer address, when this call is made while handling one. */
+  get sourceIp(): string | undefined {
+    return deadlineStorage.getStore()?.sourceIp;
   }
   get headers(): HeaderRecord {
     return (this.#headers ??= toHeaderRecord(this.opts.headers));

@@ -1,7 +1,8 @@
 /**
  * Inbound side of node:http/https servers: each request's handler runs inside
  * a request scope (AsyncLocalStorage) holding the deadline the caller sent, so
- * outbound calls made while handling it never outlive the caller.
+ * outbound calls made while handling it never outlive the caller, and the
+ * caller's address, for ring-hash on source IP.
  * Installed by wrapping `Server.prototype.emit` for 'request' only.
  */
 import http from 'node:http';
@@ -23,10 +24,9 @@ export function installServerHook(): ServerHook {
       if (event === 'request') {
         const req = args[0] as http.IncomingMessage;
         const header = req.headers[TIMEOUT_HEADER];
-        if (header !== undefined) {
-          const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
-          return deadlineStorage.run(scope, () => original.call(this, event, ...args));
-        }
+        const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
+        scope.sourceIp = req.socket?.remoteAddress;
+        return deadlineStorage.run(scope, () => original.call(this, event, ...args));
       }
       return original.call(this, event, ...args);
     } as Emit,
