@@ -15,7 +15,7 @@
  * that, in a second response, once the routes no longer point at them.
  */
 import { ADS_TYPE_ORDER } from '../xds/type-urls.ts';
-import type { ClientRecord, ClientRegistry } from './client-registry.ts';
+import type { ClientRecord, ClientRegistry, TypeRecord } from './client-registry.ts';
 import type { Logger } from './log.ts';
 import type { NodeLike } from './messages.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -49,6 +49,8 @@ export interface StreamContext<P extends ProfileLike = ProfileLike> {
 interface RequestLike {
   readonly node?: NodeLike | null;
   readonly type_url?: string;
+  readonly response_nonce?: string;
+  readonly error_detail?: { readonly message?: string } | null;
 }
 
 export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileLike = ProfileLike> {
@@ -120,6 +122,25 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
 
   /** Types the client subscribed to on this stream. */
   protected abstract subscribedTypes(): Iterable<string>;
+
+  /**
+   * A request answering our last response of this type (same nonce) is an ACK,
+   * or a NACK when it carries error_detail; either is recorded for the admin
+   * API. Requests with an older nonce answer superseded responses: ignored.
+   */
+  protected recordAck(t: TypeRecord, req: Req, typeUrl: string): void {
+    const nonce = req.response_nonce ?? '';
+    if (nonce === '' || nonce !== t.sentNonce) return;
+    const err = req.error_detail;
+    if (err !== undefined && err !== null) {
+      t.lastNack = { version: t.sentVersion, error: err.message ?? '', at: Date.now() };
+      t.nacks += 1;
+      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${t.sentVersion}: ${err.message ?? ''}`);
+    } else {
+      t.ackedVersion = t.sentVersion;
+      t.acks += 1;
+    }
+  }
 
   protected markDirty(typeUrl: string): void {
     this.#dirty.add(typeUrl);

@@ -45,18 +45,7 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
       s = { answered: false, held: new Map(), toldMissing: new Set() };
       this.#types.set(typeUrl, s);
     }
-    const nonce = req.response_nonce ?? '';
-    if (nonce !== '' && nonce === t.sentNonce) {
-      const err = req.error_detail;
-      if (err !== undefined && err !== null) {
-        t.lastNack = { version: t.sentVersion, error: err.message ?? '', at: Date.now() };
-        t.nacks += 1;
-        this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${t.sentVersion}: ${err.message ?? ''}`);
-      } else {
-        t.ackedVersion = t.sentVersion;
-        t.acks += 1;
-      }
-    }
+    this.recordAck(t, req, typeUrl);
 
     if (first) {
       const initial = req.initial_resource_versions ?? {};

@@ -52,18 +52,7 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
       s = { requested: false, sentKey: undefined, sentNamesKey: '', sent: new Map() };
       this.#types.set(typeUrl, s);
     }
-    const nonce = req.response_nonce ?? '';
-    if (nonce !== '' && nonce === t.sentNonce) {
-      const err = req.error_detail;
-      if (err !== undefined && err !== null) {
-        t.lastNack = { version: t.sentVersion, error: err.message ?? '', at: Date.now() };
-        t.nacks += 1;
-        this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${t.sentVersion}: ${err.message ?? ''}`);
-      } else {
-        t.ackedVersion = t.sentVersion;
-        t.acks += 1;
-      }
-    }
+    this.recordAck(t, req, typeUrl);
 
     const names = req.resource_names ?? [];
     const star = names.includes('*');
