@@ -215,6 +215,10 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     const server = this.#servers[this.#serverIndex];
     const client = new grpc.Client(server, this.#credentials, {
       'grpc.max_receive_message_length': this.#maxBytes,
+      // A connection of its own per attempt: from the shared pool, an attempt would inherit a
+      // subchannel still backing off from an earlier failure and fail without trying, so
+      // reconnects would follow grpc-js's schedule on top of ours.
+      'grpc.use_local_subchannel_pool': 1,
     });
     const call = client.makeBidiStreamRequest(
       this.#method.path,

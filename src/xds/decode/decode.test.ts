@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isEnmeshError } from '../../errors.ts';
 import { decodeMessage, toAny, type AnyMessage } from '../protos.ts';
 import { ENMESH_PROFILE, translateModel } from '../translate/index.ts';
-import { richModel } from '../translate/rich-model.fixture.ts';
+import { richModel } from '../../../test/fixtures/xds/rich-model.ts';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, HTTP_CONNECTION_MANAGER, LISTENER, ROUTE_CONFIGURATION, ROUTER_FILTER, RBAC_FILTER } from '../type-urls.ts';
 import { assembleModel, decodeResource, MAX_RESOURCE_BYTES, referencedResourceNames, requiredResourceNames, type DecodedAssignment, type DecodedCluster } from './index.ts';
 

@@ -5,7 +5,7 @@ import { parseMeshYaml } from '../../config/load.ts';
 import { finalizeModel } from '../../model/finalize.ts';
 import { DEFAULT_BACKOFF, IDEMPOTENT_METHODS, type MeshModel, type ServiceModel } from '../../model/types.ts';
 import { ENMESH_PROFILE, translateModel, type TranslatedResources } from '../translate/index.ts';
-import { richModel } from '../translate/rich-model.fixture.ts';
+import { richModel } from '../../../test/fixtures/xds/rich-model.ts';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION } from '../type-urls.ts';
 import { assembleModel, decodeResource, requiredResourceNames } from './index.ts';
 

@@ -7,7 +7,7 @@ import { readEnmeshMetadata } from '../metadata.ts';
 import { decodeMessage, encodeMessage, fromAny, type AnyMessage } from '../protos.ts';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, FAULT_FILTER, HTTP_CONNECTION_MANAGER, LISTENER, ROUTE_CONFIGURATION, ROUTER_FILTER } from '../type-urls.ts';
 import { ENMESH_PROFILE, ENVOY_PROFILE, GRPC_XDS_PROFILE, MAX_RESOURCE_BYTES, profileForNode, translateModel, type TranslatedResources } from './index.ts';
-import { richModel, richServices } from './rich-model.fixture.ts';
+import { richModel, richServices } from '../../../test/fixtures/xds/rich-model.ts';
 
 type Obj = Record<string, any>;
 
