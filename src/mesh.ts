@@ -10,7 +10,8 @@ import type { MeshModel } from './model/types.ts';
 import type { InitOptions } from './init-options.ts';
 import { EnmeshError, isEnmeshError } from './errors.ts';
 import { optionsFromEnv } from './env.ts';
-import { MeshRuntime } from './runtime/mesh-runtime.ts';
+import { MeshRuntime, type RuntimeStats } from './runtime/mesh-runtime.ts';
+import { installGrpcHook } from './transports/grpc/hook.ts';
 import { createMeshInterceptor, type Interceptor } from './transports/undici/interceptor.ts';
 import { installNodeHttpHook } from './transports/node-http/client-hook.ts';
 import { installServerHook } from './transports/node-http/server-hook.ts';
@@ -62,6 +63,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.dispatcher = agent.compose(this.#interceptor);
       this.#cleanups.push(() => agent.close());
     }
+    if (hooks.grpc !== false) {
+      const stats = this.#runtime.stats;
+      const ignore = (): void => {};
+      const grpcHook = installGrpcHook({
+        onClientCall: () => (stats.grpcClientCalls++, ignore),
+        onServerCall: () => (stats.grpcServerCalls++, ignore),
+      });
+      if (grpcHook !== undefined) this.#cleanups.push(() => grpcHook.uninstall());
+    }
     if (hooks.http !== false) {
       const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);
       const serverHook = installServerHook();
@@ -79,8 +89,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.#interceptor;
   }
 
-  /** Counters of the data plane (requests routed, retries). */
-  stats(): Readonly<{ requests: number; retries: number }> {
+  /** Counters of the data plane (HTTP requests routed, retries, gRPC calls seen). */
+  stats(): Readonly<RuntimeStats> {
     return { ...this.#runtime.stats };
   }
 

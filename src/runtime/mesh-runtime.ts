@@ -19,8 +19,12 @@ export interface RuntimeOptions {
 
 /** Counters for diagnostics and the admin API (metrics come from telemetry). */
 export interface RuntimeStats {
+  /** HTTP requests routed by the mesh. */
   requests: number;
   retries: number;
+  /** gRPC calls seen by the gRPC hooks, as client and as server. */
+  grpcClientCalls: number;
+  grpcServerCalls: number;
 }
 
 export class MeshRuntime {
@@ -29,7 +33,7 @@ export class MeshRuntime {
   readonly random: () => number;
   readonly replayLimit: number;
   readonly zone: string;
-  readonly stats: RuntimeStats = { requests: 0, retries: 0 };
+  readonly stats: RuntimeStats = { requests: 0, retries: 0, grpcClientCalls: 0, grpcServerCalls: 0 };
   readonly #carried: CarriedState = createCarriedState();
 
   constructor(options: RuntimeOptions = {}) {
