@@ -1,34 +1,38 @@
-/** reviews: v1 answers alone; v2 asks ratings for stars with node:http (http.get), by service name. */
-import http from 'node:http';
-import { startService } from './service-kit.ts';
+/**
+ * reviews: v1 answers alone; v2 asks ratings for stars over gRPC. The client
+ * is plain @grpc/grpc-js: the target `xds:///ratings` is the only thing that
+ * knows about the mesh (the control plane resolves it). RATINGS_TARGET
+ * overrides it, e.g. with a plain address where no control plane runs.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ratingsClient, type Rating, type RatingsClient } from './ratings-proto.ts';
+import { identity, startService } from './service-kit.ts';
 
-const version = /(?:^|,)version=([^,]+)/.exec(process.env.ENMESH_LABELS ?? '')?.[1] ?? 'v1';
+const { version } = identity();
 const failPercent = Number(process.env.REVIEWS_FAIL_PERCENT ?? 0);
+const ratingsTarget = process.env.RATINGS_TARGET || 'xds:///ratings';
+/** Below the mesh's per-try timeout for reviews (500 ms), so a slow rating fails this try, not the page. */
+const RATINGS_DEADLINE_MS = 400;
 
-function getJson(url: string): Promise<{ status: number; body: { stars?: number } }> {
+let ratings: RatingsClient | undefined;
+
+function getRating(productId: string, user: string): Promise<Rating> {
+  ratings ??= ratingsClient(ratingsTarget);
+  const client = ratings;
   return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { stars?: number } });
-          } catch (err) {
-            reject(err as Error);
-          }
-        });
-      })
-      .on('error', reject);
+    client.Get({ productId, user }, new grpc.Metadata(), { deadline: Date.now() + RATINGS_DEADLINE_MS }, (err, rating) => {
+      if (err !== null || rating === undefined) reject(new Error(`ratings: ${err?.message ?? 'empty answer'}`));
+      else resolve(rating);
+    });
   });
 }
 
-startService(async (_req, url) => {
+startService(async (req, url) => {
   if (!url.pathname.startsWith('/reviews/')) return { status: 404, body: { error: 'not found' } };
   if (failPercent > 0 && Math.random() * 100 < failPercent) return { status: 503, body: { error: 'injected failure' } };
+  const productId = url.pathname.slice('/reviews/'.length);
   const reviews = [{ reviewer: 'Reviewer1', text: 'An extremely entertaining play by Shakespeare.' }];
   if (version === 'v1') return { body: { version, reviews } };
-  const ratings = await getJson('http://ratings:9080/ratings/1');
-  return { body: { version, reviews: reviews.map((r) => ({ ...r, stars: ratings.body.stars })) } };
+  const rating = await getRating(productId, String(req.headers['x-user'] ?? ''));
+  return { body: { version, ratedBy: rating.servedBy, reviews: reviews.map((r) => ({ ...r, stars: rating.stars })) } };
 });
