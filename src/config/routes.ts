@@ -431,13 +431,15 @@ function readRetries(c: Checker, protocol: Protocol | undefined, value: unknown,
 }
 
 function readHedge(c: Checker, value: unknown, at: KeyPath): HedgePolicyModel | undefined {
-  const m = c.mapping(value, at, ['delay', 'maxAttempts']);
+  const m = c.mapping(value, at, ['delay', 'maxAttempts', 'percentile']);
   if (m === undefined) return undefined;
-  const delay = c.required(m, 'delay', at, 'how long to wait before sending a hedged copy, e.g. 50ms');
-  return {
+  // With a percentile the delay is optional: it is then only a floor.
+  const delay = m.percentile === undefined ? c.required(m, 'delay', at, 'how long to wait before sending a hedged copy, e.g. 50ms') : m.delay;
+  return compact<HedgePolicyModel>({
     delayMs: c.duration(delay, [...at, 'delay']) ?? 0,
     maxAttempts: c.int(m.maxAttempts, [...at, 'maxAttempts'], 1, 10, 'an integer') ?? 2,
-  };
+    percentile: c.number(m.percentile, [...at, 'percentile'], 1, 99.9, 'a latency percentile'),
+  });
 }
 
 function readMirror(ctx: RouteContext, owner: string, value: unknown, at: KeyPath): MirrorPolicyModel | undefined {
@@ -447,7 +449,7 @@ function readMirror(ctx: RouteContext, owner: string, value: unknown, at: KeyPat
 }
 
 function readFault(c: Checker, value: unknown, at: KeyPath): FaultPolicyModel | undefined {
-  const m = c.mapping(value, at, ['delay', 'abort', 'header']);
+  const m = c.mapping(value, at, ['delay', 'abort', 'header', 'maxActive']);
   if (m === undefined) return undefined;
   if (m.delay === undefined && m.abort === undefined) c.report(at, 'a fault needs delay, abort or both');
   let delay: FaultPolicyModel['delay'];
@@ -469,7 +471,8 @@ function readFault(c: Checker, value: unknown, at: KeyPath): FaultPolicyModel | 
     };
   }
   const header = c.pattern(m.header, [...at, 'header'], TOKEN, 'a header name like x-enmesh-fault');
-  return compact<FaultPolicyModel>({ delay, abort, header: header?.toLowerCase() });
+  const maxActive = c.int(m.maxActive, [...at, 'maxActive'], 1, 2_147_483_647, 'an integer');
+  return compact<FaultPolicyModel>({ delay, abort, header: header?.toLowerCase(), maxActive });
 }
 
 function readMutation(c: Checker, value: unknown, at: KeyPath): HeaderMutationModel {

@@ -24,6 +24,7 @@ import type { Mapping } from './check.ts';
 import { configError, describeValue, didYouMean, formatPath } from './issues.ts';
 import type { KeyPath, PathIssue } from './issues.ts';
 import { MAX_WEIGHT, TOKEN, readRoutes } from './routes.ts';
+import { readAdaptiveConcurrency, readCircuitBreaker, readRateLimitDescriptors, readSuccessRate } from './resilience.ts';
 import type { RouteContext, ServiceInfo } from './routes.ts';
 
 const TOP_KEYS = ['mesh', 'services', 'policies'];
@@ -38,6 +39,8 @@ const SERVICE_KEYS = [
   'connectionPool',
   'outlierDetection',
   'rateLimit',
+  'circuitBreaker',
+  'adaptiveConcurrency',
   'routes',
 ];
 const ENDPOINT_KEYS = ['address', 'labels', 'weight', 'zone'];
@@ -49,6 +52,9 @@ const OUTLIER_KEYS = [
   'interval',
   'baseEjectionTime',
   'maxEjectionPercent',
+  'maxEjectionTime',
+  'successRate',
+  'panicThreshold',
 ];
 const PROTOCOLS: readonly Protocol[] = ['http', 'grpc'];
 const MTLS_MODES: readonly MtlsMode[] = ['disabled', 'permissive', 'strict'];
@@ -154,6 +160,8 @@ function readService(ctx: RouteContext, name: string, value: unknown, at: KeyPat
     connectionPool: m.connectionPool === undefined ? undefined : readConnectionPool(c, m.connectionPool, [...at, 'connectionPool']),
     outlierDetection: m.outlierDetection === undefined ? undefined : readOutlier(c, m.outlierDetection, [...at, 'outlierDetection']),
     rateLimit: m.rateLimit === undefined ? undefined : readRateLimit(c, m.rateLimit, [...at, 'rateLimit']),
+    circuitBreaker: m.circuitBreaker === undefined ? undefined : readCircuitBreaker(c, m.circuitBreaker, [...at, 'circuitBreaker']),
+    adaptiveConcurrency: m.adaptiveConcurrency === undefined ? undefined : readAdaptiveConcurrency(c, m.adaptiveConcurrency, [...at, 'adaptiveConcurrency']),
     routes: readRoutes(ctx, name, m.routes, [...at, 'routes']),
   });
 }
@@ -272,19 +280,24 @@ function readOutlier(c: Checker, value: unknown, at: KeyPath): OutlierDetectionM
     intervalMs: positive(m.interval, 'interval') ?? 10_000,
     baseEjectionTimeMs: positive(m.baseEjectionTime, 'baseEjectionTime') ?? 30_000,
     maxEjectionPercent: c.percent(m.maxEjectionPercent, [...at, 'maxEjectionPercent']) ?? 10,
+    maxEjectionTimeMs: positive(m.maxEjectionTime, 'maxEjectionTime'),
+    successRate: m.successRate === undefined ? undefined : readSuccessRate(c, m.successRate, [...at, 'successRate']),
+    panicThresholdPercent: c.percent(m.panicThreshold, [...at, 'panicThreshold']),
   });
 }
 
 function readRateLimit(c: Checker, value: unknown, at: KeyPath): RateLimitModel | undefined {
-  const m = c.mapping(value, at, ['requestsPerSecond', 'burst', 'scope']);
+  const m = c.mapping(value, at, ['requestsPerSecond', 'burst', 'scope', 'side', 'descriptors']);
   if (m === undefined) return undefined;
   const rpsRaw = c.required(m, 'requestsPerSecond', at, 'the sustained rate, e.g. 100');
   const rps = c.number(rpsRaw, [...at, 'requestsPerSecond'], 0.001, 1e9, 'a rate');
-  return {
+  return compact<RateLimitModel>({
     requestsPerSecond: rps ?? 1,
     burst: c.int(m.burst, [...at, 'burst'], 1, MAX_INT, 'an integer') ?? Math.max(1, Math.ceil(rps ?? 1)),
     scope: c.oneOf(m.scope, [...at, 'scope'], ['local', 'global'] as const) ?? 'local',
-  };
+    side: c.oneOf(m.side, [...at, 'side'], ['client', 'server'] as const),
+    descriptors: m.descriptors === undefined ? undefined : readRateLimitDescriptors(c, m.descriptors, [...at, 'descriptors']),
+  });
 }
 
 // ---- policies -------------------------------------------------------------

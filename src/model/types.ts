@@ -63,12 +63,70 @@ export interface OutlierDetectionModel {
   readonly intervalMs: number;
   readonly baseEjectionTimeMs: number;
   readonly maxEjectionPercent: number;
+  /** Longest ejection however often an endpoint was ejected; absent: 300 s (Envoy's default). */
+  readonly maxEjectionTimeMs?: number;
+  /** Success-rate ejection, reviewed every interval; off when absent. */
+  readonly successRate?: SuccessRateModel;
+  /** Below this share (0..100) of available endpoints, ejected ones get traffic again (panic); absent: 50. */
+  readonly panicThresholdPercent?: number;
+}
+
+export interface SuccessRateModel {
+  /** Endpoints with enough requests needed before any is judged. */
+  readonly minimumHosts: number;
+  /** Requests an endpoint needs in one interval to be judged. */
+  readonly requestVolume: number;
+  /** Ejected below mean - stdevFactor × standard deviation of the success rates. */
+  readonly stdevFactor: number;
 }
 
 export interface RateLimitModel {
   readonly requestsPerSecond: number;
   readonly burst: number;
   readonly scope: 'local' | 'global';
+  /** Who enforces it: each calling process (`client`, default) or the service's own instances (`server`, inbound). */
+  readonly side?: 'client' | 'server';
+  /** Extra buckets for slices of the traffic; a request must pass every bucket that applies to it. */
+  readonly descriptors?: readonly RateLimitDescriptorModel[];
+}
+
+export interface RateLimitDescriptorModel {
+  /** What the bucket is keyed by. */
+  readonly by: 'source-service' | 'header' | 'path' | 'route';
+  /** Lower-case header name, for `by: header`. */
+  readonly header?: string;
+  /** Only this value is limited (a prefix for `path`); absent: one bucket per distinct value. */
+  readonly value?: string;
+  readonly requestsPerSecond: number;
+  readonly burst: number;
+}
+
+/** A rolling-window circuit breaker over the whole service (all endpoints). */
+export interface CircuitBreakerModel {
+  /** Opens when failures exceed this share (0..100) of the requests in the window. */
+  readonly errorThresholdPercent: number;
+  /** Requests the window must hold before it may open. */
+  readonly volumeThreshold: number;
+  readonly windowMs: number;
+  /** Time open before probing (half-open). */
+  readonly resetTimeoutMs: number;
+  /** Probe requests let through while half-open. */
+  readonly halfOpenRequests: number;
+}
+
+/** Inbound concurrency limit that adapts to latency and event-loop delay (gradient algorithm). */
+export interface AdaptiveConcurrencyModel {
+  /** Count what would be shed, shed nothing. */
+  readonly dryRun: boolean;
+  readonly initialLimit: number;
+  readonly minLimit: number;
+  readonly maxLimit: number;
+  /** How often the limit is recomputed. */
+  readonly intervalMs: number;
+  /** Latency growth tolerated before the limit shrinks (1.5: 50 % over the long-term average). */
+  readonly tolerance: number;
+  /** Event-loop delay (p99) above which the limit shrinks whatever the latency says; 0: ignore. */
+  readonly maxEventLoopDelayMs: number;
 }
 
 export interface ServiceModel {
@@ -83,6 +141,8 @@ export interface ServiceModel {
   readonly connectionPool?: ConnectionPoolModel;
   readonly outlierDetection?: OutlierDetectionModel;
   readonly rateLimit?: RateLimitModel;
+  readonly circuitBreaker?: CircuitBreakerModel;
+  readonly adaptiveConcurrency?: AdaptiveConcurrencyModel;
   /** First match wins. Never empty: a service without routes gets one default route. */
   readonly routes: readonly RouteModel[];
 }
@@ -177,6 +237,8 @@ export interface HedgePolicyModel {
   readonly delayMs: number;
   /** Total attempts in flight at most, including the first. */
   readonly maxAttempts: number;
+  /** Hedge after this latency percentile (e.g. 95) of the backend; `delayMs` is then the floor. */
+  readonly percentile?: number;
 }
 
 export interface MirrorPolicyModel {
@@ -191,6 +253,8 @@ export interface FaultPolicyModel {
   readonly abort?: { readonly percent: number; readonly status: number };
   /** When set, faults apply only to requests carrying this header. */
   readonly header?: string;
+  /** Faulted requests in progress at most; beyond it requests pass untouched. */
+  readonly maxActive?: number;
 }
 
 export interface HeaderMutationModel {

@@ -219,6 +219,10 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       // subchannel still backing off from an earlier failure and fail without trying, so
       // reconnects would follow grpc-js's schedule on top of ours.
       'grpc.use_local_subchannel_pool': 1,
+      // Notice a control plane that vanished without closing the connection (host down, partition).
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
     });
     const call = client.makeBidiStreamRequest(
       this.#method.path,

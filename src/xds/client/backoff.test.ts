@@ -7,13 +7,13 @@ describe('Backoff', () => {
     expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([1000, 1600, 2560, 4096, 5000, 5000]);
   });
 
-  it('defaults to gRPC connection-backoff values: 1 s, ×1.6, capped at 120 s', () => {
+  it('defaults to gRPC connection-backoff steps (1 s, ×1.6) capped at 4 s', () => {
     const b = new Backoff({}, () => 0.5);
     const delays: number[] = [];
     for (let i = 0; i < 20; i++) delays.push(b.next());
-    expect(delays.slice(0, 3)).toEqual([1000, 1600, 2560]);
-    expect(Math.max(...delays)).toBe(120_000);
-    expect(delays.at(-1)).toBe(120_000);
+    expect(delays.slice(0, 4)).toEqual([1000, 1600, 2560, 4000]);
+    expect(Math.max(...delays)).toBe(4_000);
+    expect(delays.at(-1)).toBe(4_000);
   });
 
   it('spreads each delay by ±jitter around the schedule', () => {

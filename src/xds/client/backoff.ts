@@ -13,7 +13,12 @@ export interface BackoffOptions {
   readonly multiplier?: number;
   /** Relative spread, 0.2 = ±20 %. Default 0.2. */
   readonly jitter?: number;
-  /** Cap for the un-jittered delay. Default 120 000 ms. */
+  /**
+   * Cap for the un-jittered delay. Default 4 000 ms, not gRPC's 120 s: the
+   * control plane is one small, critical dependency, and after it restarts a
+   * client should be back (and its instance registered again) within seconds.
+   * Attempts against a down control plane cost a refused connection each.
+   */
   readonly maxMs?: number;
 }
 
@@ -21,7 +26,7 @@ export const DEFAULT_BACKOFF: Required<BackoffOptions> = Object.freeze({
   initialMs: 1000,
   multiplier: 1.6,
   jitter: 0.2,
-  maxMs: 120_000,
+  maxMs: 4_000,
 });
 
 export class Backoff {

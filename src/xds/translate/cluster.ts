@@ -23,6 +23,15 @@ const LB_POLICY: Readonly<Record<LoadBalancerKind, string>> = {
 /** gRPC clients NACK every lb_policy but these. */
 const GRPC_LB_POLICIES: ReadonlySet<string> = new Set(['ROUND_ROBIN', 'RING_HASH']);
 
+export interface ClusterTranslateOptions {
+  /**
+   * Name the control plane itself as the LRS server (`lrs_server: { self: {} }`),
+   * so clients that honour it (grpc-js-xds, Envoy) report load there. Default true:
+   * the control plane always serves LRS on its xDS port.
+   */
+  readonly loadReporting?: boolean;
+}
+
 /**
  * Retry budgets are per route in the model but per cluster in xDS: the
  * service's clusters carry the budget of its first route with retries.
@@ -35,6 +44,7 @@ export function translateClusters(
   service: ServiceModel,
   profile: ClientProfile,
   degradations: Degradations,
+  options: ClusterTranslateOptions = {},
 ): { name: string; message: Message }[] {
   const grpcClient = profile.kind === 'grpc-xds';
   let lbPolicy = LB_POLICY[service.loadBalancer];
@@ -54,6 +64,7 @@ export function translateClusters(
   const breakers = circuitBreakers(service, budget);
   if (breakers !== undefined) shared.circuit_breakers = breakers;
   if (service.outlierDetection !== undefined) shared.outlier_detection = outlierDetection(service.outlierDetection);
+  if (options.loadReporting !== false) shared.lrs_server = { self: {} };
 
   const sharedMetadata: Record<string, unknown> = {
     lb: service.loadBalancer === 'peak-ewma' ? 'peak-ewma' : undefined,

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { LoadAggregator } from './aggregator.ts';
+import type { ReceivedClusterStats, Reporter } from './aggregator.ts';
+import { reporterOf } from './lrs-service.ts';
+import { LoadStore } from '../../telemetry/load-stats.ts';
+import { toStruct } from '../../xds/metadata.ts';
+
+const reviews: Reporter = { id: 'r1', nodeId: 'reviews~1~a', service: 'reviews', client: 'enmesh' };
+const productpage: Reporter = { id: 'r2', nodeId: 'productpage~1~grpc', service: 'productpage', client: 'grpc-xds' };
+
+/** A report as grpc-js-xds sends it (uint64 as strings after decoding). */
+function report(cluster: string, intervalS: number, issued: number, ok: number, failed: number, inProgress = 0): ReceivedClusterStats {
+  return {
+    cluster_name: cluster,
+    upstream_locality_stats: [
+      {
+        locality: { zone: 'z' },
+        total_issued_requests: String(issued),
+        total_successful_requests: String(ok),
+        total_error_requests: String(failed),
+        total_requests_in_progress: String(inProgress),
+      },
+    ],
+    load_report_interval: { seconds: String(intervalS), nanos: 0 },
+  };
+}
+
+describe('LoadAggregator', () => {
+  it('adds up rates of reporters with different intervals, per service and per edge', () => {
+    let now = 0;
+    const agg = new LoadAggregator({ windowMs: 60_000, now: () => now });
+    agg.connect(reviews);
+    agg.connect(productpage);
+    for (let t = 1; t <= 3; t++) {
+      now = t * 2000;
+      agg.ingest(reviews, [report('outbound|50051|v1|ratings', 2, 200, 190, 10)]); // 100/s
+    }
+    now = 6000;
+    agg.ingest(productpage, [report('outbound|50051|v2|ratings', 5, 250, 250, 0, 3)]); // 50/s
+    const view = agg.view();
+    expect(view.services).toHaveLength(1);
+    const ratings = view.services[0]!;
+    expect(ratings).toMatchObject({
+      service: 'ratings',
+      clusters: ['outbound|50051|v1|ratings', 'outbound|50051|v2|ratings'],
+      reporters: 2,
+      requests: 850,
+      requestsPerSecond: 150,
+      inProgress: 3,
+    });
+    expect(ratings.successRate).toBeCloseTo(820 / 850, 3);
+    expect(ratings.latency).toEqual({ meanMs: null, p50Ms: null, p99Ms: null });
+    expect(view.edges.map((e) => [e.source, e.destination, e.requestsPerSecond])).toEqual([
+      ['productpage', 'ratings', 50],
+      ['reviews', 'ratings', 100],
+    ]);
+    expect(view.reporters.map((r) => [r.service, r.lastReportMsAgo])).toEqual([
+      ['reviews', 0],
+      ['productpage', 0],
+    ]);
+  });
+
+  it('forgets reports that left the window', () => {
+    let now = 0;
+    const agg = new LoadAggregator({ windowMs: 10_000, now: () => now });
+    agg.ingest(reviews, [report('outbound|9080||details', 1, 10, 10, 0)]);
+    now = 5000;
+    agg.ingest(reviews, [report('outbound|9080||details', 1, 30, 30, 0)]);
+    expect(agg.view().services[0]!.requests).toBe(40);
+    now = 12_000;
+    expect(agg.view().services[0]!.requests).toBe(30);
+    now = 16_000;
+    expect(agg.view().services).toEqual([]);
+    expect(agg.view().edges).toEqual([]);
+  });
+
+  it("reads enmesh's latency buckets into percentiles", () => {
+    const store = new LoadStore(() => 0);
+    const l = store.locality('outbound|9080||reviews');
+    for (let i = 0; i < 98; i++) {
+      l.start();
+      l.end(true, 8);
+    }
+    for (let i = 0; i < 2; i++) {
+      l.start();
+      l.end(false, 900);
+    }
+    const agg = new LoadAggregator({ now: () => 0 });
+    // As the wire delivers it: through JSON (numbers stay numbers; the decoder may turn uint64 into strings).
+    agg.ingest(productpage, JSON.parse(JSON.stringify(store.take())) as ReceivedClusterStats[]);
+    const svc = agg.view().services[0]!;
+    expect(svc.successRate).toBe(0.98);
+    expect(svc.latency.meanMs).toBeCloseTo((98 * 8 + 2 * 900) / 100, 3);
+    expect(svc.latency.p50Ms).toBeGreaterThan(5);
+    expect(svc.latency.p50Ms).toBeLessThanOrEqual(10);
+    expect(svc.latency.p99Ms).toBeGreaterThan(500);
+    expect(svc.latency.p99Ms).toBeLessThanOrEqual(1000);
+  });
+
+  it('names clusters it cannot parse by their own name', () => {
+    const agg = new LoadAggregator({ now: () => 0 });
+    agg.ingest(reviews, [report('legacy-cluster', 1, 1, 1, 0)]);
+    expect(agg.view().services.map((s) => s.service)).toEqual(['legacy-cluster']);
+  });
+});
+
+describe('reporterOf', () => {
+  it("takes the source service from the node's cluster, its registration, or its id", () => {
+    expect(reporterOf('1', { id: 'n1', cluster: 'reviews', user_agent_name: 'enmesh' })).toEqual({ id: '1', nodeId: 'n1', service: 'reviews', client: 'enmesh' });
+    const registered = { id: 'n2', metadata: toStruct({ 'enmesh.registration': { service: 'details', host: '127.0.0.1', port: 9080 } }) };
+    expect(reporterOf('2', registered).service).toBe('details');
+    expect(reporterOf('3', { id: 'productpage~42~abcd~grpc', user_agent_name: 'gRPC Node Pure JS' })).toMatchObject({ service: 'productpage', client: 'grpc-xds' });
+    expect(reporterOf('4', { id: 'plain' }).service).toBe('plain');
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { LATENCY_METRIC, LoadStore, latencyQuantile, readLatency } from './load-stats.ts';
+
+describe('LoadStore', () => {
+  it('counts per cluster and locality and resets on take, keeping in-progress', () => {
+    let now = 0;
+    const store = new LoadStore(() => now);
+    const a = store.locality('outbound|9080||reviews', { zone: 'z1' });
+    expect(store.locality('outbound|9080||reviews', { zone: 'z1' })).toBe(a);
+    const b = store.locality('outbound|9080||reviews', { zone: 'z2' });
+    for (let i = 0; i < 3; i++) a.start();
+    a.end(true, 4);
+    a.end(false, 40);
+    b.start();
+    b.end(true, 1);
+    now = 2500;
+    const [stats, ...rest] = store.take();
+    expect(rest).toEqual([]);
+    expect(stats!.cluster_name).toBe('outbound|9080||reviews');
+    expect(stats!.load_report_interval).toEqual({ seconds: 2, nanos: 500_000_000 });
+    const z1 = stats!.upstream_locality_stats.find((l) => l.locality.zone === 'z1')!;
+    expect(z1).toMatchObject({ total_issued_requests: 3, total_successful_requests: 1, total_error_requests: 1, total_requests_in_progress: 1 });
+    expect(z1.load_metric_stats).toContainEqual({ metric_name: LATENCY_METRIC, num_requests_finished_with_metric: 2, total_metric_value: 44 });
+    expect(z1.load_metric_stats).toContainEqual({ metric_name: `${LATENCY_METRIC}.le_5`, num_requests_finished_with_metric: 1, total_metric_value: 4 });
+    expect(z1.load_metric_stats).toContainEqual({ metric_name: `${LATENCY_METRIC}.le_50`, num_requests_finished_with_metric: 1, total_metric_value: 40 });
+
+    // Next interval: only the request still in flight is reported.
+    now = 3500;
+    const [again] = store.take();
+    expect(again!.upstream_locality_stats).toHaveLength(1);
+    expect(again!.upstream_locality_stats[0]).toMatchObject({ total_issued_requests: 0, total_requests_in_progress: 1, load_metric_stats: [] });
+    expect(again!.load_report_interval).toEqual({ seconds: 1, nanos: 0 });
+    a.end(true, 1);
+    store.take();
+    expect(store.take()).toEqual([]);
+  });
+
+  it('reports drops by category and honours the cluster filter', () => {
+    const store = new LoadStore(() => 0);
+    store.drop('outbound|1||a', 'rate_limit');
+    store.drop('outbound|1||a', 'rate_limit');
+    store.drop('outbound|1||a');
+    store.locality('outbound|1||b').start();
+    const stats = store.take((c) => c === 'outbound|1||a');
+    expect(stats).toEqual([
+      expect.objectContaining({ cluster_name: 'outbound|1||a', total_dropped_requests: 3, dropped_requests: [{ category: 'rate_limit', dropped_count: 2 }] }),
+    ]);
+    expect(store.take().map((s) => s.cluster_name)).toEqual(['outbound|1||b']);
+  });
+});
+
+describe('latency encoding', () => {
+  it('reads back what a store wrote and estimates percentiles', () => {
+    const store = new LoadStore(() => 0);
+    const l = store.locality('c');
+    // 90 fast (≈3 ms), 10 slow (≈300 ms).
+    for (let i = 0; i < 90; i++) l.end(true, 3);
+    for (let i = 0; i < 10; i++) l.end(true, 300);
+    const [stats] = store.take();
+    const lat = readLatency(stats!.upstream_locality_stats[0]!.load_metric_stats)!;
+    expect(lat.count).toBe(100);
+    expect(lat.sumMs).toBe(3270);
+    const p50 = latencyQuantile(lat.buckets!, lat.bucketSums!, 0.5)!;
+    const p99 = latencyQuantile(lat.buckets!, lat.bucketSums!, 0.99)!;
+    expect(p50).toBeGreaterThan(2.5);
+    expect(p50).toBeLessThanOrEqual(5);
+    expect(p99).toBeGreaterThan(250);
+    expect(p99).toBeLessThanOrEqual(500);
+  });
+
+  it('answers the open last bucket with its mean, and nothing for no data', () => {
+    const store = new LoadStore(() => 0);
+    store.locality('c').end(true, 60_000);
+    const [stats] = store.take();
+    const lat = readLatency(stats!.upstream_locality_stats[0]!.load_metric_stats)!;
+    expect(latencyQuantile(lat.buckets!, lat.bucketSums!, 0.99)).toBe(60_000);
+    expect(latencyQuantile(new Float64Array(14), new Float64Array(14), 0.5)).toBeUndefined();
+    expect(readLatency([{ metric_name: 'cpu', num_requests_finished_with_metric: 1, total_metric_value: 1 }])).toBeUndefined();
+  });
+});
