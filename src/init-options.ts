@@ -21,6 +21,11 @@ export interface InitOptions {
   readonly hooks?: { readonly undici?: boolean; readonly http?: boolean; readonly grpc?: boolean };
   /** Watch the config file for changes. Default true. */
   readonly watch?: boolean;
+  /**
+   * Redis URL for `rateLimit.scope: global` (buckets shared by every replica).
+   * Without it, global limits are enforced per process. `ENMESH_REDIS_URL`.
+   */
+  readonly redis?: string;
   /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
   readonly replayLimit?: number;
 }

@@ -12,6 +12,7 @@ import { EnmeshError, isEnmeshError } from './errors.ts';
 import { optionsFromEnv } from './env.ts';
 import { MeshRuntime, type RuntimeStats } from './runtime/mesh-runtime.ts';
 import { installGrpcHook } from './transports/grpc/hook.ts';
+import type { GlobalLimiterFactory } from './runtime/cluster-policies.ts';
 import { createMeshInterceptor, type Interceptor } from './transports/undici/interceptor.ts';
 import { installNodeHttpHook } from './transports/node-http/client-hook.ts';
 import { installServerHook } from './transports/node-http/server-hook.ts';
@@ -41,13 +42,16 @@ export class Mesh extends EventEmitter<MeshEvents> {
   #closed: Promise<void> | undefined;
 
   /** @internal use {@link init} */
-  constructor(options: InitOptions) {
+  constructor(options: InitOptions, globalLimiter?: GlobalLimiterFactory) {
     super();
     this.options = options;
     this.#runtime = new MeshRuntime({
+      ...(globalLimiter !== undefined ? { globalLimiter } : {}),
+      ...(options.service !== undefined ? { serviceName: options.service.name } : {}),
       ...(options.service?.zone !== undefined ? { zone: options.service.zone } : {}),
       ...(options.replayLimit !== undefined ? { replayLimit: options.replayLimit } : {}),
     });
+    this.#cleanups.push(() => this.#runtime.close());
     this.#interceptor = createMeshInterceptor(this.#runtime);
     this.ready = new Promise((r) => (this.#resolveReady = r));
     const hooks = options.hooks ?? {};
@@ -154,7 +158,14 @@ export async function init(options?: InitOptions): Promise<Mesh> {
       'no config source: pass init({ config: "./mesh.yaml" }) or init({ controlPlane: "xds://127.0.0.1:15010" }), or set ENMESH_CONFIG or ENMESH_CONTROL_PLANE',
     );
   }
-  const mesh = new Mesh(opts);
+  // Global rate limits share buckets in Redis; its client is only loaded when configured.
+  let globalLimiter: GlobalLimiterFactory | undefined;
+  if (opts.redis !== undefined) {
+    const { GlobalRateLimiter } = await import('./resilience/global-rate-limiter.ts');
+    const redis = opts.redis;
+    globalLimiter = (svc) => (svc.rateLimit === undefined ? undefined : new GlobalRateLimiter(svc.name, svc.rateLimit, { redis }));
+  }
+  const mesh = new Mesh(opts, globalLimiter);
   if (hooking) active = mesh;
   try {
     if (controlPlanes.length > 0) {

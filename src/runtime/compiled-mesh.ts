@@ -12,11 +12,14 @@ import { selectSubset } from '../cluster/subset.ts';
 import { createLocalityBalancer } from '../cluster/locality.ts';
 import { compileRetryPolicy, type CompiledRetryPolicy } from '../policy/retry-classifier.ts';
 import { RetryBudget } from '../policy/retry-budget.ts';
+import { FaultInjector } from '../resilience/fault.ts';
+import { ClusterPolicies, policyKey, type GlobalLimiterFactory } from './cluster-policies.ts';
 
 /** Per-route state that outlives a single request. */
 export interface RouteRuntime {
   readonly retry: CompiledRetryPolicy | undefined;
   readonly budget: RetryBudget | undefined;
+  readonly fault: FaultInjector | undefined;
 }
 
 export interface ServiceRuntime {
@@ -31,10 +34,12 @@ export interface ServiceRuntime {
 export interface CarriedState {
   readonly endpoints: Map<string, EndpointState>;
   readonly budgets: Map<string, RetryBudget>;
+  /** Per destination service: breaker, limits, outlier detection. */
+  readonly policies: Map<string, ClusterPolicies>;
 }
 
 export function createCarriedState(): CarriedState {
-  return { endpoints: new Map(), budgets: new Map() };
+  return { endpoints: new Map(), budgets: new Map(), policies: new Map() };
 }
 
 export class CompiledMesh {
@@ -46,8 +51,9 @@ export class CompiledMesh {
   readonly #balancers = new Map<string, Balancer>();
   /** Backend refs resolved once per config, so a request does no string work to find its balancer. */
   readonly #byBackend = new Map<BackendRef, Balancer | undefined>();
+  readonly #policies = new Map<string, ClusterPolicies>();
 
-  constructor(model: MeshModel, carried: CarriedState, localZone: string) {
+  constructor(model: MeshModel, carried: CarriedState, localZone: string, globalLimiter?: GlobalLimiterFactory) {
     this.model = model;
     const liveEndpoints = new Map<string, EndpointState>();
     const liveBudgets = new Map<string, RetryBudget>();
@@ -62,6 +68,16 @@ export class CompiledMesh {
         states.push(state);
       }
       this.#balancers.set(clusterKey(service.name, undefined), createLocalityBalancer(service.loadBalancer, states, localZone));
+      const prevPolicies = carried.policies.get(service.name);
+      let policies: ClusterPolicies;
+      if (prevPolicies !== undefined && prevPolicies.key === policyKey(service)) {
+        policies = prevPolicies;
+        policies.updateEndpoints(service, states);
+      } else {
+        prevPolicies?.close();
+        policies = new ClusterPolicies(service, states, globalLimiter);
+      }
+      if (policies.active) this.#policies.set(service.name, policies);
       for (const [subset, labels] of service.subsets) {
         const members = selectSubset(states, labels);
         this.#balancers.set(clusterKey(service.name, subset), createLocalityBalancer(service.loadBalancer, members, localZone));
@@ -81,6 +97,14 @@ export class CompiledMesh {
     for (const [k, v] of liveEndpoints) carried.endpoints.set(k, v);
     carried.budgets.clear();
     for (const [k, v] of liveBudgets) carried.budgets.set(k, v);
+    for (const [name, p] of carried.policies) if (this.#policies.get(name) !== p) p.close();
+    carried.policies.clear();
+    for (const [k, v] of this.#policies) carried.policies.set(k, v);
+  }
+
+  /** Breaker, limits and outlier detection of a destination service; undefined when it has none. */
+  policiesFor(service: string): ClusterPolicies | undefined {
+    return this.#policies.get(service);
   }
 
   /** The balancer of a service (or one of its subsets); undefined for unknown names. */
@@ -107,9 +131,10 @@ export class CompiledMesh {
       routes.set(route, {
         retry: route.retries !== undefined && route.retries.attempts > 0 ? compileRetryPolicy(route.retries) : undefined,
         budget,
+        fault: route.fault !== undefined ? new FaultInjector(`${service.name}/${route.name}`, route.fault) : undefined,
       });
     }
-    const none: RouteRuntime = { retry: undefined, budget: undefined };
+    const none: RouteRuntime = { retry: undefined, budget: undefined, fault: undefined };
     return {
       service,
       authority: `${service.name}:${service.port}`,

@@ -8,7 +8,14 @@
  * through its adapter. So each policy is applied in exactly one place.
  *
  * Layer order inside a call (outermost first), and why:
- *   total timeout  — bounds everything below, including backoff sleeps;
+ *   fault          — injected delay/abort come first, as Envoy's fault filter
+ *                    sits before its router; a delay does not eat the timeout;
+ *   total timeout  — bounds everything below, including the wait for a
+ *                    connection-pool slot and backoff sleeps;
+ *   rate limit     — refuses with 429 before any upstream capacity is taken;
+ *   concurrency    — maxRequests/maxPendingRequests: fail fast (503 UO) past the queue;
+ *   breaker        — sits above the retry loop so it sees the call's final
+ *                    outcome (timeouts included), not each attempt;
  *   retry loop     — sees per-try timeouts as retriable failures;
  *   per-try timer  — one attempt only;
  *   balancer pick  — per attempt, avoiding the endpoint that just failed.
@@ -27,6 +34,11 @@ import { computeHashKey } from '../cluster/hash-key.ts';
 import { RetryState } from '../policy/retry-plan.ts';
 import { currentDeadline, deadlineStorage, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
 import { EnmeshError } from '../errors.ts';
+import type { ClusterPolicies } from './cluster-policies.ts';
+import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, type FaultInjector } from '../resilience/fault.ts';
+import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-limit.ts';
+import { outcomeForError, outcomeForStatus, type Outcome } from '../resilience/outlier-detector.ts';
+import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
 import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
 
 export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
@@ -92,6 +104,8 @@ class AttemptHandler implements Handler {
   latencyMs = 0;
   /** Set when the call has accounted for this attempt's end (exactly once). */
   settled = false;
+  /** Outlier outcome of the response headers, once they came. */
+  outcome: Outcome | undefined = undefined;
   perTryTimer: NodeJS.Timeout | undefined;
 
   constructor(call: OutboundCall, endpoint: EndpointState, now: number) {
@@ -127,7 +141,7 @@ class AttemptHandler implements Handler {
   }
 }
 
-export class OutboundCall implements RequestView {
+export class OutboundCall implements RequestView, SlotWaiter {
   readonly runtime: MeshRuntime;
   readonly svc: ServiceRuntime;
   readonly compiled: CompiledMesh;
@@ -156,6 +170,15 @@ export class OutboundCall implements RequestView {
   #delivered = false;
   #finished = false;
   #attempts = 0;
+  #policies: ClusterPolicies | undefined;
+  /** The fault injector holding an active-fault slot for this call, to release at the end. */
+  #fault: FaultInjector | undefined;
+  #faultFlags = '';
+  #queued = false;
+  #holdsSlot = false;
+  #holdsBreaker = false;
+  /** Status delivered to the app (0 while none, or when the call ended in an error). */
+  #finalStatus = 0;
   /** The app called an https:// origin: endpoints are reached over TLS too. */
   #secure = false;
 
@@ -176,6 +199,14 @@ export class OutboundCall implements RequestView {
   // ---- RequestView (lazy: headers are only copied when a route needs them) ----
   header(name: string): string | undefined {
     return headerValue(this.headers, name);
+  }
+  /** The route's name (rate-limit descriptors key on it). */
+  get route(): string {
+    return this.#route.route.name;
+  }
+  /** This process's own service, the source of the call. */
+  get sourceService(): string | undefined {
+    return this.runtime.serviceName;
   }
   /** The inbound request's peer address, when this call is made while handling one. */
   get sourceIp(): string | undefined {
@@ -211,8 +242,34 @@ export class OutboundCall implements RequestView {
     this.#routeRt = this.svc.routeRuntime(route);
     this.#backend = selected.pickBackend(this.runtime.random());
     this.#balancer = this.compiled.balancerFor(this.#backend);
+    this.#policies = this.compiled.policiesFor(this.#backend.service);
     this.#upstreamPath = route.rewritePrefix !== undefined ? rewriteRoutePath(route, this.path) : this.path;
 
+    const fault = this.#routeRt.fault;
+    const f = fault === undefined ? FAULT_NONE : fault.decide(this);
+    if (f !== FAULT_NONE) {
+      this.#fault = fault;
+      if ((f & FAULT_DELAY) !== 0) {
+        this.#faultFlags = ResponseFlags.DELAY_INJECTED;
+        this.#backoffTimer = setTimeout(() => {
+          this.#backoffTimer = undefined;
+          this.#afterFault(f);
+        }, fault!.delayMs);
+        return true;
+      }
+    }
+    this.#afterFault(f);
+    return true;
+  }
+
+  #afterFault(f: number): void {
+    if (this.#finished) return;
+    if ((f & FAULT_ABORT) !== 0) {
+      const flags = this.#faultFlags === '' ? ResponseFlags.FAULT_INJECTED : `${this.#faultFlags},${ResponseFlags.FAULT_INJECTED}`;
+      this.#localReply(this.#fault!.abortStatus, 'fault filter abort', flags);
+      return;
+    }
+    const route = this.#route.route;
     // Upstream headers: the app's, plus route mutations, the service authority as Host.
     const headers = this.headers;
     if (headers.host === undefined) headers.host = this.svc.authority;
@@ -230,6 +287,63 @@ export class OutboundCall implements RequestView {
       this.#totalTimer.unref?.();
     }
 
+    const limiter = this.#policies?.limiter;
+    if (limiter === undefined) {
+      this.#admit();
+      return;
+    }
+    const wait = limiter.check(this);
+    if (typeof wait === 'number') this.#afterRateLimit(wait);
+    else void wait.then((ms) => this.#afterRateLimit(ms));
+  }
+
+  #afterRateLimit(waitMs: number): void {
+    if (this.#finished) return;
+    if (waitMs > 0) {
+      this.#localReply(429, `rate limit of ${this.#backend.service} exceeded`, ResponseFlags.RATE_LIMITED, [['retry-after', retryAfterSeconds(waitMs)]]);
+      return;
+    }
+    this.#admit();
+  }
+
+  /** Concurrency limit of the destination: a slot now, a place in its bounded queue, or 503 UO. */
+  #admit(): void {
+    const limit = this.#policies?.concurrency;
+    if (limit !== undefined) {
+      const r = limit.acquire(this);
+      if (r === OVERFLOW) {
+        this.#localReply(503, `${this.#backend.service}: too many requests in flight and queued (maxRequests ${limit.maxRequests}, maxPendingRequests ${limit.maxPendingRequests})`, ResponseFlags.UPSTREAM_OVERFLOW);
+        return;
+      }
+      if (r !== ADMITTED) {
+        this.#queued = true;
+        return;
+      }
+      this.#holdsSlot = true;
+    }
+    this.#afterSlot();
+  }
+
+  /** @internal a queued call got its slot. */
+  onSlot(): void {
+    this.#queued = false;
+    this.#holdsSlot = true;
+    if (this.#finished) {
+      this.#releaseSlot();
+      return;
+    }
+    this.#afterSlot();
+  }
+
+  #afterSlot(): void {
+    const breaker = this.#policies?.breaker;
+    if (breaker !== undefined) {
+      if (!breaker.tryAcquire()) {
+        this.#localReply(503, `${this.#backend.service}: circuit breaker open`, ResponseFlags.UPSTREAM_OVERFLOW);
+        return;
+      }
+      this.#holdsBreaker = true;
+    }
     const rr = this.#routeRt;
     if (rr.retry !== undefined) {
       rr.budget?.recordRequest();
@@ -241,7 +355,13 @@ export class OutboundCall implements RequestView {
       this.#body = this.opts.body;
     }
     this.#attempt();
-    return true;
+  }
+
+  #releaseSlot(): void {
+    if (this.#holdsSlot) {
+      this.#holdsSlot = false;
+      this.#policies?.concurrency?.release();
+    }
   }
 
   #attempt(): void {
@@ -292,6 +412,7 @@ export class OutboundCall implements RequestView {
     if (status < 200) return; // interim responses are not forwarded
     attempt.latencyMs = performance.now() - attempt.startedAt;
     clearTimeout(attempt.perTryTimer);
+    attempt.outcome = outcomeForStatus(status);
     const retry = this.#retry;
     if (retry !== undefined && this.#canReplay()) {
       const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
@@ -304,11 +425,16 @@ export class OutboundCall implements RequestView {
       }
     }
     this.#delivered = true;
+    this.#finalStatus = status;
     this.attemptController = controller;
     if (this.appController.paused) controller.pause();
     const route = this.#route.route;
     if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
     if (retry !== undefined && retry.exhaustedReason !== undefined && status >= 500) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
+    if (this.#faultFlags !== '') {
+      const prev = headers[FLAGS_HEADER];
+      headers[FLAGS_HEADER] = prev === undefined ? this.#faultFlags : `${this.#faultFlags},${String(prev)}`;
+    }
     this.handler.onResponseStart?.(this.appController, status, headers, statusMessage ?? '');
   }
 
@@ -326,7 +452,7 @@ export class OutboundCall implements RequestView {
   }
 
   onAttemptError(attempt: AttemptHandler, err: Error): void {
-    if (!this.#settle(attempt, false)) return;
+    if (!this.#settle(attempt, false, err)) return;
     if (attempt.draining) {
       attempt.draining = false;
       this.#retryAfterDrain(attempt);
@@ -356,17 +482,30 @@ export class OutboundCall implements RequestView {
   }
 
   /** Accounts for an attempt's end once; false when it was already accounted for. */
-  #settle(attempt: AttemptHandler, ok: boolean): boolean {
+  #settle(attempt: AttemptHandler, ok: boolean, err?: Error): boolean {
     if (attempt.settled) return false;
     attempt.settled = true;
     clearTimeout(attempt.perTryTimer);
     this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
+    // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
+    const outlier = this.#policies?.outlier;
+    if (outlier !== undefined) {
+      const outcome = attempt.outcome ?? (err !== undefined && !this.appController.aborted ? outcomeForError(err) : undefined);
+      if (outcome !== undefined) outlier.onResult(attempt.endpoint, outcome);
+    }
     return true;
   }
 
   // ---- timers and aborts ----
 
   abortByApp(reason: Error): void {
+    if (this.#queued) {
+      this.#queued = false;
+      this.#policies?.concurrency?.cancel(this);
+      this.#finish();
+      this.handler.onResponseError?.(this.appController, reason);
+      return;
+    }
     const attempt = this.#current;
     if (this.#backoffTimer !== undefined || attempt === undefined || attempt.controller === undefined) {
       // Between attempts, or the attempt has not started yet: nothing upstream will report.
@@ -406,6 +545,10 @@ export class OutboundCall implements RequestView {
       : new EnmeshError('ENMESH_ERR_TIMEOUT', `route "${route.name}" of ${this.svc.service.name} timed out after ${route.timeoutMs} ms`);
     const attempt = this.#current;
     clearTimeout(this.#backoffTimer);
+    if (this.#queued) {
+      this.#queued = false;
+      this.#policies?.concurrency?.cancel(this);
+    }
     if (attempt !== undefined) {
       attempt.abandoned = true;
       this.#settle(attempt, false);
@@ -467,15 +610,30 @@ export class OutboundCall implements RequestView {
     this.#localReply(reply.status, `${this.svc.service.name}: ${err.message}`, flag);
   }
 
+  /** Ends the call's own bookkeeping exactly once: timers, pool slot, breaker outcome, fault slot. */
   #finish(): void {
+    if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#totalTimer);
     clearTimeout(this.#backoffTimer);
+    this.#releaseSlot();
+    if (this.#holdsBreaker) {
+      this.#holdsBreaker = false;
+      const breaker = this.#policies!.breaker!;
+      if (this.appController.aborted) breaker.onCancel();
+      else if (this.#finalStatus === 0 || this.#finalStatus >= 500) breaker.onFailure();
+      else breaker.onSuccess();
+    }
+    if (this.#fault !== undefined) {
+      this.#fault.release();
+      this.#fault = undefined;
+    }
   }
 
   /** Answers the application locally, as Envoy does for mesh-level outcomes (no route, no upstream, timeout). */
   #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[]): void {
-    this.#finished = true;
+    this.#finalStatus = status;
+    this.#finish();
     const payload = Buffer.from(body);
     const headers: HeaderRecord = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
     if (flag !== undefined) headers[FLAGS_HEADER] = flag;

@@ -1,0 +1,156 @@
+/**
+ * The resilience policies as an application sees them through the mesh, with
+ * real backends: fault injection, rate limiting, concurrency overflow, the
+ * circuit breaker and outlier ejection.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { init, type Mesh } from '../../../src/index.ts';
+import { startBackend, type Backend } from '../../helpers/http-backend.ts';
+import { runMany } from '../../helpers/clients.ts';
+import { createMeshFile, type MeshFile } from '../../helpers/mesh-file.ts';
+
+let good1: Backend;
+let good2: Backend;
+let bad: Backend;
+let mesh: Mesh;
+let file: MeshFile;
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; flags: unknown; retryAfter: unknown; body: string }> {
+  const res = await request(url, { headers });
+  const body = await res.body.text();
+  return { status: res.statusCode, flags: res.headers['x-enmesh-response-flags'], retryAfter: res.headers['retry-after'], body };
+}
+
+beforeAll(async () => {
+  [good1, good2, bad] = await Promise.all([startBackend('good1'), startBackend('good2'), startBackend('bad')]);
+  file = await createMeshFile(`
+services:
+  faulty:
+    protocol: http
+    port: 8080
+    endpoints: [{ address: ${good1.address} }]
+    routes:
+      - name: abort
+        match: { path: { prefix: /abort } }
+        fault: { abort: { percent: 30, status: 503 } }
+      - name: delay
+        match: { path: { prefix: /delay } }
+        fault: { delay: { percent: 100, duration: 100ms } }
+      - name: gated
+        match: { path: { prefix: /gated } }
+        fault: { abort: { percent: 100, status: 418 }, header: x-enmesh-fault }
+  limited:
+    protocol: http
+    port: 8080
+    endpoints: [{ address: ${good1.address} }]
+    rateLimit: { requestsPerSecond: 20, burst: 5 }
+  pool:
+    protocol: http
+    port: 8080
+    endpoints: [{ address: ${good2.address} }]
+    connectionPool: { maxRequests: 2, maxPendingRequests: 2 }
+  breaking:
+    protocol: http
+    port: 8080
+    endpoints: [{ address: ${bad.address} }]
+    circuitBreaker: { errorThresholdPercent: 50, volumeThreshold: 10, window: 10s, resetTimeout: 500ms }
+  ejecting:
+    protocol: http
+    port: 8080
+    loadBalancer: round-robin
+    endpoints:
+      - { address: ${good1.address} }
+      - { address: ${good2.address} }
+      - { address: ${bad.address} }
+    outlierDetection: { consecutive5xx: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }
+    routes:
+      - retries: { attempts: 2, on: [5xx], backoff: { base: 1ms, max: 2ms }, budget: { percent: 100, minPerSecond: 1000 } }
+`);
+  mesh = await init({ config: file.path });
+});
+
+afterAll(async () => {
+  await mesh?.close();
+  await Promise.all([good1?.close(), good2?.close(), bad?.close()]);
+  await file?.remove();
+});
+
+beforeEach(() => {
+  for (const b of [good1, good2, bad]) b.reset();
+});
+
+describe('fault injection', () => {
+  it('aborts about the configured share of requests, flagged FI, without reaching the backend', async () => {
+    const replies = await runMany(2000, 50, () => get('http://faulty:8080/abort'));
+    const aborted = replies.filter((r) => r.status === 503);
+    expect(aborted.length / 2000).toBeGreaterThan(0.27);
+    expect(aborted.length / 2000).toBeLessThan(0.33);
+    expect(aborted.every((r) => r.flags === 'FI')).toBe(true);
+    expect(good1.seen.length).toBe(2000 - aborted.length);
+  });
+
+  it('delays requests and flags them DI', async () => {
+    const started = performance.now();
+    const r = await get('http://faulty:8080/delay');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+    expect(r.status).toBe(200);
+    expect(r.flags).toBe('DI');
+  });
+
+  it('applies a header-gated fault only to requests carrying the header', async () => {
+    expect((await get('http://faulty:8080/gated')).status).toBe(200);
+    expect((await get('http://faulty:8080/gated', { 'x-enmesh-fault': '1' })).status).toBe(418);
+  });
+});
+
+describe('limits', () => {
+  it('rate limits with 429, RL and Retry-After, without queuing', async () => {
+    const replies = await runMany(40, 40, () => get('http://limited:8080/'));
+    const limited = replies.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(30); // a burst of 5 passes, the rest is refused at once
+    expect(limited[0]!.flags).toBe('RL');
+    expect(Number(limited[0]!.retryAfter)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails fast past maxRequests + maxPendingRequests with 503 UO', async () => {
+    good2.delay(300);
+    const started = performance.now();
+    const replies = await runMany(10, 10, () => get('http://pool:8080/'));
+    good2.delay(0);
+    const overflow = replies.filter((r) => r.status === 503 && r.flags === 'UO');
+    expect(overflow.length).toBe(6); // 2 in flight + 2 queued, 6 refused
+    expect(replies.filter((r) => r.status === 200)).toHaveLength(4);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(good2.seen.length).toBe(4);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens against a failing backend, fails fast while open, and half-opens after the reset timeout', async () => {
+    bad.failAll(500);
+    const first = await runMany(20, 1, () => get('http://breaking:8080/'));
+    const reachedWhileClosing = bad.seen.length;
+    expect(first.filter((r) => r.flags === 'UO').length).toBeGreaterThan(0);
+    expect(reachedWhileClosing).toBeLessThan(20);
+    bad.failAll(0);
+    await new Promise((r) => setTimeout(r, 600));
+    const probe = await get('http://breaking:8080/');
+    expect(probe.status).toBe(200); // half-open probe succeeds and closes it
+    const after = await runMany(10, 2, () => get('http://breaking:8080/'));
+    expect(after.every((r) => r.status === 200)).toBe(true);
+  });
+});
+
+describe('outlier detection', () => {
+  it('ejects the failing endpoint of three: it gets no traffic while ejected, and no client request fails', async () => {
+    bad.failAll(503);
+    const replies = await runMany(300, 10, () => get('http://ejecting:8080/'));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    const badHits = bad.seen.length;
+    expect(badHits).toBeLessThanOrEqual(6);
+    await runMany(200, 10, () => get('http://ejecting:8080/'));
+    expect(bad.seen.length).toBe(badHits); // still ejected: not one more request
+    bad.failAll(0);
+  });
+});
