@@ -21,6 +21,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): InitOption
   if (env.ENMESH_CONFIG) options.config = env.ENMESH_CONFIG;
   if (env.ENMESH_CONTROL_PLANE) options.controlPlane = env.ENMESH_CONTROL_PLANE.split(',').map((s) => s.trim()).filter(Boolean);
   if (env.ENMESH_REDIS_URL) options.redis = env.ENMESH_REDIS_URL;
+  if (env.ENMESH_METRICS_PORT) {
+    const port = Number(env.ENMESH_METRICS_PORT);
+    if (!(Number.isInteger(port) && port >= 0 && port < 65536)) {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_METRICS_PORT must be a port number 0..65535, got "${env.ENMESH_METRICS_PORT}"`);
+    }
+    options.metrics = { port };
+  }
   if (env.ENMESH_XDS_MODE) {
     if (env.ENMESH_XDS_MODE !== 'delta' && env.ENMESH_XDS_MODE !== 'sotw') {
       throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_XDS_MODE must be "delta" or "sotw", got "${env.ENMESH_XDS_MODE}"`);

@@ -26,6 +26,12 @@ export interface InitOptions {
    * Without it, global limits are enforced per process. `ENMESH_REDIS_URL`.
    */
   readonly redis?: string;
+  /**
+   * Serve Prometheus metrics (Istio's standard request metrics and `enmesh_*`)
+   * on this port at `/metrics`. Requests are always counted; without a port
+   * they are only served by `mesh.metrics()`. `ENMESH_METRICS_PORT`.
+   */
+  readonly metrics?: false | { readonly port?: number; readonly host?: string };
   /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
   readonly replayLimit?: number;
 }

@@ -13,6 +13,7 @@ import { optionsFromEnv } from './env.ts';
 import { MeshRuntime, type RuntimeStats } from './runtime/mesh-runtime.ts';
 import { installGrpcHook } from './transports/grpc/hook.ts';
 import type { GlobalLimiterFactory } from './runtime/cluster-policies.ts';
+import { startTelemetry, type Telemetry } from './telemetry/index.ts';
 import { createMeshInterceptor, type Interceptor } from './transports/undici/interceptor.ts';
 import { installNodeHttpHook } from './transports/node-http/client-hook.ts';
 import { installServerHook } from './transports/node-http/server-hook.ts';
@@ -39,6 +40,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly #interceptor: Interceptor;
   readonly #cleanups: (() => void | Promise<void>)[] = [];
   #resolveReady!: () => void;
+  #telemetry: Telemetry | undefined;
   #closed: Promise<void> | undefined;
 
   /** @internal use {@link init} */
@@ -78,7 +80,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
     }
     if (hooks.http !== false) {
       const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);
-      const serverHook = installServerHook();
+      const runtime = this.#runtime;
+      const serverHook = installServerHook((status, ms, reqBytes, resBytes) => runtime.recordInbound(status, ms, reqBytes, resBytes));
       this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall());
     }
   }
@@ -96,6 +99,24 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** Counters of the data plane (HTTP requests routed, retries, gRPC calls seen). */
   stats(): Readonly<RuntimeStats> {
     return { ...this.#runtime.stats };
+  }
+
+  /** @internal telemetry started by init(): request metrics count from now on. */
+  attachTelemetry(telemetry: Telemetry): void {
+    this.#telemetry = telemetry;
+    this.#runtime.metrics = telemetry.metrics;
+    this.#cleanups.push(() => telemetry.close());
+  }
+
+  /** Prometheus text of this process's metrics (Istio-standard and `enmesh_*`), for your own endpoint. */
+  async metrics(): Promise<string> {
+    return (await this.#telemetry?.metrics.registry.metrics()) ?? '';
+  }
+
+  /** The address the metrics endpoint listens on, when `metrics.port` was given. */
+  metricsAddress(): { host: string; port: number } | undefined {
+    const s = this.#telemetry?.metricsServer;
+    return s === undefined ? undefined : { host: s.host, port: s.port };
   }
 
   /** @internal a config source delivers a model. */
@@ -168,6 +189,12 @@ export async function init(options?: InitOptions): Promise<Mesh> {
   const mesh = new Mesh(opts, globalLimiter);
   if (hooking) active = mesh;
   try {
+    mesh.attachTelemetry(
+      await startTelemetry(
+        { service: opts.service?.name ?? 'unknown', ...(opts.service?.labels !== undefined ? { labels: opts.service.labels } : {}) },
+        { metrics: opts.metrics === undefined || opts.metrics === false ? false : opts.metrics },
+      ),
+    );
     if (controlPlanes.length > 0) {
       await startXdsSource(mesh, controlPlanes, opts);
     } else {

@@ -9,6 +9,9 @@ import { CompiledMesh, createCarriedState, type CarriedState } from './compiled-
 import { createEndpointFeedback } from '../cluster/feedback.ts';
 import { DEFAULT_REPLAY_LIMIT } from './replayable-body.ts';
 import type { GlobalLimiterFactory } from './cluster-policies.ts';
+import type { EndpointState } from '../cluster/types.ts';
+import type { MeshMetrics } from '../telemetry/metrics.ts';
+import type { PeerStats } from '../telemetry/istio-metrics.ts';
 
 export interface RuntimeOptions {
   /** This process's own service name, when it has one (source of its calls). */
@@ -41,6 +44,11 @@ export class MeshRuntime {
   readonly serviceName: string | undefined;
   readonly stats: RuntimeStats = { requests: 0, retries: 0, grpcClientCalls: 0, grpcServerCalls: 0 };
   readonly #carried: CarriedState = createCarriedState();
+  /** Istio-standard request metrics (set by init when telemetry starts). */
+  metrics: MeshMetrics | undefined;
+  /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */
+  readonly #noEndpointStats = new Map<string, PeerStats>();
+  #inboundStats: PeerStats | undefined;
   readonly #globalLimiter: GlobalLimiterFactory | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -59,6 +67,27 @@ export class MeshRuntime {
   /** Compiles and swaps in a new model. Compilation errors leave the previous config in force. */
   setModel(model: MeshModel): void {
     this.compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter);
+  }
+
+  /** Records one finished outbound call in the request metrics. */
+  recordOutbound(service: string, ep: EndpointState | undefined, status: number, durationMs: number, requestBytes: number, responseBytes: number, flags: string): void {
+    const m = this.metrics;
+    if (m === undefined) return;
+    let stats: PeerStats | undefined;
+    if (ep !== undefined) stats = m.outboundToEndpoint(service, ep.endpoint, 'http');
+    else {
+      stats = this.#noEndpointStats.get(service);
+      if (stats === undefined) this.#noEndpointStats.set(service, (stats = m.outbound({ service }, 'http')));
+    }
+    stats.record(status, durationMs, requestBytes, responseBytes, flags);
+  }
+
+  /** Records one finished inbound request (the caller is unknown without mTLS). */
+  recordInbound(status: number, durationMs: number, requestBytes: number, responseBytes: number): void {
+    const m = this.metrics;
+    if (m === undefined) return;
+    this.#inboundStats ??= m.inbound({}, 'http');
+    this.#inboundStats.record(status, durationMs, requestBytes, responseBytes);
   }
 
   /** Stops timers and connections of the policies (breakers, outlier detection, Redis limiters). */

@@ -128,6 +128,7 @@ class AttemptHandler implements Handler {
       return;
     }
     if (this.abandoned) return;
+    this.call.responseBytes += chunk.length;
     this.call.handler.onResponseData?.(this.call.appController, chunk);
   }
   onResponseEnd(controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
@@ -179,6 +180,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
   #holdsBreaker = false;
   /** Status delivered to the app (0 while none, or when the call ended in an error). */
   #finalStatus = 0;
+  #startedAt = 0;
+  /** Response flags of what the app got, for metrics. */
+  #flags = '';
+  /** Response body bytes delivered to the app. */
+  responseBytes = 0;
   /** The app called an https:// origin: endpoints are reached over TLS too. */
   #secure = false;
 
@@ -218,6 +224,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
 
   /** Runs the call. Returns true like a dispatch does (the caller may keep writing). */
   start(): boolean {
+    this.#startedAt = performance.now();
     this.handler.onRequestStart?.(this.appController, {});
     if (this.appController.aborted) return true;
 
@@ -371,7 +378,6 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const ep = balancer?.pick({ hashKey, avoid: this.#lastEndpoint });
     if (ep === undefined) {
       const target = this.#backend.subset !== undefined ? `${this.#backend.service} subset ${this.#backend.subset}` : this.#backend.service;
-      this.#finish();
       this.#localReply(503, `no healthy upstream for ${target}`, ResponseFlags.NO_HEALTHY_UPSTREAM);
       return;
     }
@@ -435,6 +441,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
       const prev = headers[FLAGS_HEADER];
       headers[FLAGS_HEADER] = prev === undefined ? this.#faultFlags : `${this.#faultFlags},${String(prev)}`;
     }
+    const flags = headers[FLAGS_HEADER];
+    if (flags !== undefined) this.#flags = String(flags);
     this.handler.onResponseStart?.(this.appController, status, headers, statusMessage ?? '');
   }
 
@@ -558,7 +566,6 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#finish();
       this.handler.onResponseError?.(this.appController, err);
     } else {
-      this.#finish();
       this.#localReply(504, err.message, ResponseFlags.UPSTREAM_TIMEOUT);
     }
   }
@@ -600,9 +607,9 @@ export class OutboundCall implements RequestView, SlotWaiter {
   }
 
   #failWith(err: Error): void {
-    this.#finish();
     const reply = localReplyForError(err);
     if (reply === undefined) {
+      this.#finish();
       this.handler.onResponseError?.(this.appController, err);
       return;
     }
@@ -628,13 +635,26 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#fault.release();
       this.#fault = undefined;
     }
+    const body = this.opts.body;
+    const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
+    this.runtime.recordOutbound(
+      this.#backend?.service ?? this.svc.service.name,
+      this.#lastEndpoint,
+      this.appController.aborted ? 0 : this.#finalStatus,
+      performance.now() - this.#startedAt,
+      requestBytes,
+      this.responseBytes,
+      this.#flags,
+    );
   }
 
   /** Answers the application locally, as Envoy does for mesh-level outcomes (no route, no upstream, timeout). */
   #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[]): void {
     this.#finalStatus = status;
-    this.#finish();
+    this.#flags = flag ?? '';
     const payload = Buffer.from(body);
+    this.responseBytes = payload.length;
+    this.#finish();
     const headers: HeaderRecord = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
     if (flag !== undefined) headers[FLAGS_HEADER] = flag;
     if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;

@@ -8,6 +8,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER } from '../../policy/deadline.ts';
+// Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
+import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
@@ -15,7 +17,10 @@ export interface ServerHook {
   uninstall(): void;
 }
 
-export function installServerHook(): ServerHook {
+/** Told about every inbound request once its response is done. */
+export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number) => void;
+
+export function installServerHook(observe?: InboundObserver): ServerHook {
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
@@ -26,6 +31,13 @@ export function installServerHook(): ServerHook {
         const header = req.headers[TIMEOUT_HEADER];
         const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
         scope.sourceIp = req.socket?.remoteAddress;
+        if (observe !== undefined && (this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
+          const res = args[1] as http.ServerResponse;
+          const started = performance.now();
+          res.once('finish', () => {
+            observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0);
+          });
+        }
         return deadlineStorage.run(scope, () => original.call(this, event, ...args));
       }
       return original.call(this, event, ...args);
