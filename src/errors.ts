@@ -19,7 +19,13 @@ export type EnmeshErrorCode =
   | 'ENMESH_ERR_XDS_INVALID'
   | 'ENMESH_ERR_XDS_STREAM'
   | 'ENMESH_ERR_CONTROL_PLANE'
-  | 'ENMESH_ERR_REGISTRATION';
+  | 'ENMESH_ERR_REGISTRATION'
+  | 'ENMESH_ERR_SPIFFE_ID'
+  | 'ENMESH_ERR_CA'
+  | 'ENMESH_ERR_CSR_REFUSED'
+  | 'ENMESH_ERR_TOKEN'
+  | 'ENMESH_ERR_SVID_UNAVAILABLE'
+  | 'ENMESH_ERR_PEER_IDENTITY';
 
 export interface ConfigIssue {
   /** Key path, e.g. `services.reviews.routes[0].backends[1].weight`. */

@@ -16,6 +16,8 @@ Options:
       --admin-port <port>        admin HTTP API port, 0 for any free port (default 15000)
       --host <address>           address to bind both ports (default 127.0.0.1)
       --registration-grace <ms>  how long a registered instance outlives its stream (default 2000)
+      --startup-hold <ms>        after start, how long the first push waits for services that rely on
+                                 registration to get an instance back (default 5000; 0: push at once)
   -h, --help                     show this help
 `;
 
@@ -32,6 +34,7 @@ export const controlPlaneCommand: Command = {
           'admin-port': { type: 'string' },
           host: { type: 'string' },
           'registration-grace': { type: 'string' },
+          'startup-hold': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
         strict: true,
@@ -53,10 +56,12 @@ export const controlPlaneCommand: Command = {
     let xdsPort: number;
     let adminPort: number;
     let graceMs: number;
+    let holdMs: number;
     try {
       xdsPort = parseInteger(values['xds-port'], '--xds-port', 15010, 65535);
       adminPort = parseInteger(values['admin-port'], '--admin-port', 15000, 65535);
       graceMs = parseInteger(values['registration-grace'], '--registration-grace', 2000, 3_600_000);
+      holdMs = parseInteger(values['startup-hold'], '--startup-hold', 5000, 600_000);
     } catch (err) {
       io.stderr(`enmesh control-plane: ${(err as Error).message}\n`);
       return 2;
@@ -65,7 +70,7 @@ export const controlPlaneCommand: Command = {
 
     let cp;
     try {
-      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, log: consoleLogger('enmesh control-plane', io.stderr) });
+      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, startupHoldMs: holdMs, log: consoleLogger('enmesh control-plane', io.stderr) });
     } catch (err) {
       io.stderr(`enmesh control-plane: ${formatError(err)}\n`);
       return 1;

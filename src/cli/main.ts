@@ -2,11 +2,15 @@
  * `enmesh <command> [options]`. Each command lives in its own file and
  * returns an exit code: 0 success, 1 failure, 2 usage error.
  */
+import { tokenCommand } from '../control-plane/ca/token-command.ts';
 import { controlPlaneCommand } from './control-plane.ts';
 import type { CliIo, Command } from './io.ts';
 import { processIo } from './io.ts';
 
-const COMMANDS: ReadonlyMap<string, Command> = new Map([['control-plane', controlPlaneCommand]]);
+const COMMANDS: ReadonlyMap<string, Command> = new Map([
+  ['control-plane', controlPlaneCommand],
+  ['token', tokenCommand],
+]);
 
 function usage(): string {
   const lines = ['Usage: enmesh <command> [options]', '', 'Commands:'];

@@ -15,12 +15,16 @@ import { ENMESH_PROFILE, profileForNode } from '../xds/translate/profile.ts';
 import type { ClientProfile } from '../xds/translate/types.ts';
 import { AdminServer, Reply } from './admin.ts';
 import { AdsServer } from './ads-server.ts';
+import { attachCertificateAuthority } from './ca/service.ts';
+import type { CaService, CaServiceOptions } from './ca/service.ts';
 import { ClientRegistry } from './client-registry.ts';
 import { consoleLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { Registrations } from './registrations.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { buildSnapshot } from './snapshot-builder.ts';
+import { attachLoadReporting } from './lrs/index.ts';
+import type { LoadAggregator } from './lrs/index.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface ControlPlaneOptions {
@@ -34,13 +38,22 @@ export interface ControlPlaneOptions {
   readonly host?: string;
   /** How long a registered instance outlives its stream. Default 2000 ms. */
   readonly registrationGraceMs?: number;
+  /**
+   * After start, how long the first publish waits for services without static
+   * endpoints to get a registered instance. Default 5000 ms; 0 publishes at once.
+   */
+  readonly startupHoldMs?: number;
   /** Quiet time before a burst of changes is published. Default 50 ms. */
   readonly publishDebounceMs?: number;
   /** Quiet time after a file change before it is read. Default 100 ms. */
   readonly watchDebounceMs?: number;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  /** Interval clients are asked to send load reports (LRS) at. Default 10 000 ms. */
+  readonly loadReportIntervalMs?: number;
   readonly log?: Logger;
+  /** The CA signing workload SVIDs on the admin port (docs/security.md). Default: on, root and token key in memory; `false`: off. */
+  readonly ca?: CaServiceOptions | false;
 }
 
 export interface ConfigErrorView {
@@ -59,6 +72,10 @@ export interface ControlPlane {
   readonly cache: SnapshotCache<ClientProfile>;
   readonly registry: ClientRegistry;
   readonly registrations: Registrations;
+  /** The CA, unless turned off. */
+  readonly ca: CaService | undefined;
+  /** Load reports (LRS) aggregated into a live per-service view (also `GET /api/v1/load`). */
+  readonly load: LoadAggregator;
   /** The last error of the config source, or null when the file in use is the last one written. */
   configError(): ConfigErrorView | null;
   /** Version of the mesh file's model that the published model was built from. */
@@ -84,7 +101,30 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   // The published model is the file's model plus registrations; remember which file version it holds.
   let latestBase = base.version;
   let publishedBase: string | undefined;
+  // After a (re)start, clients reconnect before the instances that had registered with the
+  // previous process do: publishing at once would tell them those services have no endpoints
+  // (and their calls would fail). So the first publish waits until every service that relies on
+  // registration has an instance, or until the hold runs out; clients keep their last good
+  // config meanwhile.
+  let holding = true;
+  let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  const awaitingInstances = (): boolean => {
+    const registered = new Set(registrations.list().map((r) => r.service));
+    for (const svc of base.services.values()) if (svc.endpoints.length === 0 && !registered.has(svc.name)) return true;
+    return false;
+  };
+  const releaseHold = (): void => {
+    if (!holding) return;
+    holding = false;
+    clearTimeout(holdTimer);
+    latestBase = base.version;
+    cache.publish(registrations.apply(base));
+  };
   const republish = (): void => {
+    if (holding) {
+      if (!awaitingInstances()) releaseHold();
+      return;
+    }
     latestBase = base.version;
     const merged = registrations.apply(base);
     // Same content as in force (e.g. a static endpoint now lists a registered one): nothing to push.
@@ -99,7 +139,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   cache.onChange(() => {
     publishedBase = latestBase;
   });
-  cache.publish(registrations.apply(base));
+  const holdMs = options.startupHoldMs ?? 5000;
+  if (holdMs > 0 && awaitingInstances()) {
+    holdTimer = setTimeout(releaseHold, holdMs);
+    holdTimer.unref?.();
+  } else {
+    releaseHold();
+  }
   cache.onChange((c) => log.info(`published model ${c.modelVersion}${c.previousModelVersion === undefined ? '' : ` (was ${c.previousModelVersion})`}`));
 
   const registry = new ClientRegistry();
@@ -118,6 +164,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
     ...(options.keepaliveTimeMs === undefined ? {} : { keepaliveTimeMs: options.keepaliveTimeMs }),
     ...(options.keepaliveTimeoutMs === undefined ? {} : { keepaliveTimeoutMs: options.keepaliveTimeoutMs }),
+  });
+
+  const lrs = attachLoadReporting(ads.grpcServer, {
+    log,
+    ...(options.loadReportIntervalMs === undefined ? {} : { intervalMs: options.loadReportIntervalMs }),
   });
 
   const watcher = watchMeshFile(file, {
@@ -150,16 +201,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   const admin = new AdminServer();
   registerAdminRoutes(admin, { cache, registry, registrations, configError: currentError, configVersion: () => publishedBase });
+  lrs.mount(admin);
 
   let xdsPort: number;
   let adminPort: number;
+  let ca: CaService | undefined;
   try {
+    ca = options.ca === false ? undefined : await attachCertificateAuthority(admin, base.mesh.trustDomain, options.ca ?? {}, log);
     xdsPort = await ads.listen(host, options.xdsPort ?? 15010);
     adminPort = await admin.listen(host, options.adminPort ?? 15000);
   } catch (err) {
+    clearTimeout(holdTimer);
     watcher.close();
     registrations.close();
     cache.close();
+    lrs.close();
     await ads.close(0);
     await admin.close();
     throw err;
@@ -173,13 +229,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     cache,
     registry,
     registrations,
+    ca,
+    load: lrs.aggregator,
     configError: currentError,
     configVersion: () => publishedBase,
     close() {
+      clearTimeout(holdTimer);
       closing ??= (async () => {
         watcher.close();
         registrations.close();
         cache.close();
+        lrs.close();
         await Promise.all([ads.close(), admin.close()]);
       })();
       return closing;

@@ -1,0 +1,69 @@
+/**
+ * The inbound checks of one request, in the order they must run:
+ * 1. normalise the path (path-normalize.ts); a refused path is a 400, and a
+ *    changed one is written back to `req.url` so the application routes on
+ *    exactly the path that was authorized;
+ * 2. authenticate the end-user JWT (jwt.ts), if the service has policies:
+ *    a bad token is a 401, no token is anonymous;
+ * 3. authorize (authz.ts) with the mTLS peer (`peerOf(req)`), the JWT's
+ *    principal and claims, the method, the normalised path and the headers:
+ *    a denial is a 403.
+ * Authorization must see the normalised path and the verified identities,
+ * hence the order.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authorizer, AuthzDecision } from './authz.ts';
+import type { JwtAuthenticator } from './jwt.ts';
+import { normalizeRequestTarget } from './path-normalize.ts';
+import type { PathNormalizeOptions } from './path-normalize.ts';
+import { peerOf } from './peer-store.ts';
+
+export interface InboundGuardOptions {
+  /** The service being called (the authorization target). */
+  readonly service: string;
+  readonly authorizer?: Authorizer;
+  readonly authenticator?: JwtAuthenticator;
+  readonly path?: PathNormalizeOptions;
+}
+
+export type InboundVerdict =
+  | { readonly ok: true; readonly path: string; readonly principal: string | undefined; readonly decision: AuthzDecision | undefined }
+  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly reason: string; readonly message: string };
+
+export async function checkInbound(req: IncomingMessage, options: InboundGuardOptions): Promise<InboundVerdict> {
+  const target = normalizeRequestTarget(req.url ?? '/', options.path);
+  if (!target.ok) return { ok: false, status: 400, reason: target.reason, message: target.message };
+  if (target.changed) req.url = target.path + target.query;
+
+  let auth: { principal: string; claims: Readonly<Record<string, unknown>> } | undefined;
+  if (options.authenticator !== undefined) {
+    const r = await options.authenticator.authenticate(req.headers);
+    if (!r.ok) return { ok: false, status: 401, reason: r.reason, message: r.message };
+    if (!r.anonymous) auth = { principal: r.principal, claims: r.claims };
+  }
+
+  let decision: AuthzDecision | undefined;
+  if (options.authorizer !== undefined) {
+    const peer = peerOf(req);
+    decision = options.authorizer.check(options.service, {
+      method: (req.method ?? 'GET').toUpperCase(),
+      path: target.path,
+      headers: req.headers,
+      ...(peer === undefined ? {} : { peer }),
+      ...(auth === undefined ? {} : { auth }),
+    });
+    if (!decision.allowed) {
+      return { ok: false, status: 403, reason: decision.reason, message: decision.policy === undefined ? 'RBAC: access denied' : `RBAC: access denied by ${decision.policy}` };
+    }
+  }
+  return { ok: true, path: target.path, principal: auth?.principal, decision };
+}
+
+/** Answers a refused request (plain text, no details beyond the reason code). */
+export function sendRefusal(res: ServerResponse, verdict: Extract<InboundVerdict, { ok: false }>): void {
+  const body = verdict.status === 403 ? 'RBAC: access denied\n' : `${verdict.status === 400 ? 'bad request path' : 'invalid token'} (${verdict.reason})\n`;
+  const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+  if (verdict.status === 401) headers['www-authenticate'] = 'Bearer error="invalid_token"';
+  res.writeHead(verdict.status, headers);
+  res.end(body);
+}
