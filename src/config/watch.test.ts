@@ -30,11 +30,11 @@ describe('watchMeshFile', () => {
   let models: MeshModel[];
   let errors: unknown[];
 
-  const start = async (knownVersion?: string): Promise<void> => {
+  const start = async (knownVersion?: string, debounceMs = DEBOUNCE): Promise<void> => {
     watcher = watchMeshFile(file, {
       onModel: (m) => models.push(m),
       onError: (e) => errors.push(e),
-      debounceMs: DEBOUNCE,
+      debounceMs,
       ...(knownVersion === undefined ? {} : { knownVersion }),
     });
   };
@@ -164,10 +164,12 @@ describe('watchMeshFile', () => {
   });
 
   it('close() during a pending debounce cancels it', async () => {
-    await start((await loadMeshFile(file)).version);
+    // A debounce far longer than the write, so close() surely lands inside it even on a busy machine.
+    await start((await loadMeshFile(file)).version, 1000);
     await writeFile(file, config(7007));
+    await sleep(20);
     watcher!.close();
-    await sleep(QUIET);
+    await sleep(1000 + QUIET);
     expect(models).toEqual([]);
   });
 
