@@ -166,6 +166,7 @@ describe('watchMeshFile', () => {
   it('close() during a pending debounce cancels it', async () => {
     // A debounce far longer than the write, so close() surely lands inside it even on a busy machine.
     await start((await loadMeshFile(file)).version, 1000);
+    await sleep(QUIET); // the start-up catch-up read has settled
     await writeFile(file, config(7007));
     await sleep(20);
     watcher!.close();
