@@ -13,6 +13,9 @@ import { createLocalityBalancer } from '../cluster/locality.ts';
 import { compileRetryPolicy, type CompiledRetryPolicy } from '../policy/retry-classifier.ts';
 import { RetryBudget } from '../policy/retry-budget.ts';
 import { FaultInjector } from '../resilience/fault.ts';
+import { HedgePolicy } from '../resilience/hedge.ts';
+import { LatencyHistogram } from '../resilience/latency-histogram.ts';
+import { Mirror, type MirrorSender } from '../resilience/mirror.ts';
 import { ClusterPolicies, policyKey, type GlobalLimiterFactory } from './cluster-policies.ts';
 
 /** Per-route state that outlives a single request. */
@@ -20,7 +23,14 @@ export interface RouteRuntime {
   readonly retry: CompiledRetryPolicy | undefined;
   readonly budget: RetryBudget | undefined;
   readonly fault: FaultInjector | undefined;
+  readonly hedge: HedgePolicy | undefined;
+  /** Recent attempt latencies of the route, for percentile hedging. */
+  readonly latencies: LatencyHistogram | undefined;
+  readonly mirror: Mirror | undefined;
 }
+
+/** Sends a mirrored copy to an endpoint of the target; its outcome is never seen by the caller. */
+export type MirrorSenderFactory = (mesh: CompiledMesh, service: string, subset: string | undefined) => MirrorSender;
 
 export interface ServiceRuntime {
   readonly service: ServiceModel;
@@ -53,8 +63,11 @@ export class CompiledMesh {
   readonly #byBackend = new Map<BackendRef, Balancer | undefined>();
   readonly #policies = new Map<string, ClusterPolicies>();
 
-  constructor(model: MeshModel, carried: CarriedState, localZone: string, globalLimiter?: GlobalLimiterFactory) {
+  readonly #mirrorSender: MirrorSenderFactory | undefined;
+
+  constructor(model: MeshModel, carried: CarriedState, localZone: string, globalLimiter?: GlobalLimiterFactory, mirrorSender?: MirrorSenderFactory) {
     this.model = model;
+    this.#mirrorSender = mirrorSender;
     const liveEndpoints = new Map<string, EndpointState>();
     const liveBudgets = new Map<string, RetryBudget>();
     for (const service of model.services.values()) {
@@ -128,13 +141,19 @@ export class CompiledMesh {
         budget = liveBudgets.get(key) ?? carried.budgets.get(key) ?? new RetryBudget(b);
         liveBudgets.set(key, budget);
       }
+      const id = `${service.name}/${route.name}`;
+      const latencies = route.hedge?.percentile !== undefined ? new LatencyHistogram() : undefined;
+      const m = route.mirror;
       routes.set(route, {
         retry: route.retries !== undefined && route.retries.attempts > 0 ? compileRetryPolicy(route.retries) : undefined,
         budget,
-        fault: route.fault !== undefined ? new FaultInjector(`${service.name}/${route.name}`, route.fault) : undefined,
+        fault: route.fault !== undefined ? new FaultInjector(id, route.fault) : undefined,
+        hedge: route.hedge !== undefined ? new HedgePolicy(id, route.hedge, latencies, budget, route.retries?.methods) : undefined,
+        latencies,
+        mirror: m !== undefined && this.#mirrorSender !== undefined ? new Mirror(id, m, this.#mirrorSender(this, m.service, m.subset)) : undefined,
       });
     }
-    const none: RouteRuntime = { retry: undefined, budget: undefined, fault: undefined };
+    const none: RouteRuntime = { retry: undefined, budget: undefined, fault: undefined, hedge: undefined, latencies: undefined, mirror: undefined };
     return {
       service,
       authority: `${service.name}:${service.port}`,

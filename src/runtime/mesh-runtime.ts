@@ -5,7 +5,8 @@
  */
 import type { MeshModel } from '../model/types.ts';
 import type { EndpointFeedback } from '../cluster/types.ts';
-import { CompiledMesh, createCarriedState, type CarriedState } from './compiled-mesh.ts';
+import { Agent, type Dispatcher } from 'undici';
+import { CompiledMesh, createCarriedState, type CarriedState, type MirrorSenderFactory } from './compiled-mesh.ts';
 import { createEndpointFeedback } from '../cluster/feedback.ts';
 import { DEFAULT_REPLAY_LIMIT } from './replayable-body.ts';
 import type { GlobalLimiterFactory } from './cluster-policies.ts';
@@ -66,7 +67,7 @@ export class MeshRuntime {
 
   /** Compiles and swaps in a new model. Compilation errors leave the previous config in force. */
   setModel(model: MeshModel): void {
-    this.compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter);
+    this.compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter, this.#mirrorSender);
   }
 
   /** Records one finished outbound call in the request metrics. */
@@ -90,9 +91,24 @@ export class MeshRuntime {
     this.#inboundStats.record(status, durationMs, requestBytes, responseBytes);
   }
 
+  /**
+   * Mirrored copies go straight to an endpoint of the mirror target through
+   * their own connection pool: fire and forget, the response drained unread.
+   */
+  readonly #mirrorSender: MirrorSenderFactory = (mesh, service, subset) => (req) => {
+    const ep = mesh.balancer(service, subset)?.pick({});
+    if (ep === undefined) return Promise.reject(new Error(`no endpoint to mirror to in ${service}`));
+    this.#mirrorAgent ??= new Agent({ connections: 16 });
+    return this.#mirrorAgent
+      .request({ origin: ep.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.body })
+      .then((res) => res.body.dump());
+  };
+  #mirrorAgent: Agent | undefined;
+
   /** Stops timers and connections of the policies (breakers, outlier detection, Redis limiters). */
   close(): void {
     for (const p of this.#carried.policies.values()) p.close();
     this.#carried.policies.clear();
+    void this.#mirrorAgent?.close();
   }
 }

@@ -39,6 +39,7 @@ import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, type FaultInjector } from '../res
 import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-limit.ts';
 import { outcomeForError, outcomeForStatus, type Outcome } from '../resilience/outlier-detector.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
+import { HedgeTimer } from '../resilience/hedge.ts';
 import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
 
 export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
@@ -177,6 +178,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
   #faultFlags = '';
   #queued = false;
   #holdsSlot = false;
+  /** Attempts started and not yet settled (more than one only while hedging). */
+  #live = 0;
+  #hedge: HedgeTimer | undefined;
+  /** Every attempt of a hedged call, to cancel the losers. */
+  #hedged: AttemptHandler[] | undefined;
   #holdsBreaker = false;
   /** Status delivered to the app (0 while none, or when the call ended in an error). */
   #finalStatus = 0;
@@ -352,16 +358,43 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#holdsBreaker = true;
     }
     const rr = this.#routeRt;
-    if (rr.retry !== undefined) {
+    let body: unknown = this.opts.body;
+    const mirror = rr.mirror;
+    if (mirror !== undefined && mirror.shouldMirror()) {
+      // A copy to the mirror target, fire and forget: its outcome never reaches the app.
+      if (isStaticBody(body)) mirror.send(this.method, this.#upstreamPath, this.headers, body as string | Uint8Array | null);
+      else if (isAsyncIterable(body)) body = mirror.tee(body, this.method, this.#upstreamPath, this.headers);
+    }
+    if (rr.retry !== undefined || rr.hedge !== undefined) {
       rr.budget?.recordRequest();
-      this.#retry = new RetryState(rr.retry, rr.budget, this.method, this.runtime.random);
-      const body = this.opts.body;
+      if (rr.retry !== undefined) this.#retry = new RetryState(rr.retry, rr.budget, this.method, this.runtime.random);
       if (!isStaticBody(body) && isAsyncIterable(body)) this.#replay = new ReplayableBody(body, this.runtime.replayLimit);
       else this.#body = body;
+      // Hedge only what can be sent twice at once: bodies already in memory.
+      if (rr.hedge !== undefined && this.#replay === undefined) this.#hedge = new HedgeTimer(rr.hedge, () => this.#sendHedge(), () => this.#live);
     } else {
-      this.#body = this.opts.body;
+      this.#body = body;
     }
     this.#attempt();
+    this.#hedge?.start(this.method);
+  }
+
+  /** A hedged copy's failure was dropped; if it was the last copy running, the call has failed. */
+  #afterDroppedHedge(): void {
+    if (this.#live > 0 || this.#finished || this.#delivered) return;
+    this.#localReply(503, `${this.svc.service.name}: every hedged attempt failed`, ResponseFlags.RETRY_LIMIT_EXCEEDED);
+  }
+
+  /** The hedge timer fired with no response yet: one more copy, to an endpoint not in use. */
+  #sendHedge(): boolean {
+    if (this.#finished || this.#delivered || this.#backoffTimer !== undefined) return false;
+    const first = this.#current;
+    if (first === undefined) return false;
+    const ep = this.#balancer?.pick({ avoid: this.#lastEndpoint });
+    if (ep === undefined || this.#hedged?.some((a) => a.endpoint === ep && !a.settled) === true || (first.endpoint === ep && !first.settled)) return false;
+    this.#hedged ??= [first];
+    this.#attempt(ep);
+    return true;
   }
 
   #releaseSlot(): void {
@@ -371,11 +404,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
     }
   }
 
-  #attempt(): void {
+  #attempt(chosen?: EndpointState): void {
     if (this.#finished) return;
     const balancer = this.#balancer;
-    const hashKey = this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
-    const ep = balancer?.pick({ hashKey, avoid: this.#lastEndpoint });
+    const hashKey = chosen === undefined && this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
+    const ep = chosen ?? balancer?.pick({ hashKey, avoid: this.#lastEndpoint });
     if (ep === undefined) {
       const target = this.#backend.subset !== undefined ? `${this.#backend.service} subset ${this.#backend.subset}` : this.#backend.service;
       this.#localReply(503, `no healthy upstream for ${target}`, ResponseFlags.NO_HEALTHY_UPSTREAM);
@@ -386,6 +419,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const now = performance.now();
     const attempt = new AttemptHandler(this, ep, now);
     this.#current = attempt;
+    this.#live++;
+    this.#hedged?.push(attempt);
     this.runtime.feedback.onStart(ep);
 
     const headers = this.headers;
@@ -419,7 +454,14 @@ export class OutboundCall implements RequestView, SlotWaiter {
     attempt.latencyMs = performance.now() - attempt.startedAt;
     clearTimeout(attempt.perTryTimer);
     attempt.outcome = outcomeForStatus(status);
+    this.#routeRt.latencies?.record(attempt.latencyMs);
     const retry = this.#retry;
+    if (this.#live > 1 && retry !== undefined && status >= 500) {
+      // Hedged: another copy is still running, so a failure here is dropped, not retried.
+      attempt.draining = true;
+      attempt.abandoned = true;
+      return;
+    }
     if (retry !== undefined && this.#canReplay()) {
       const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
       if (delay >= 0) {
@@ -433,6 +475,16 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#delivered = true;
     this.#finalStatus = status;
     this.attemptController = controller;
+    if (this.#hedge !== undefined) {
+      // First response wins: no more copies, and the others are cancelled (reported to no policy).
+      this.#hedge.stop();
+      for (const other of this.#hedged ?? []) {
+        if (other === attempt || other.settled) continue;
+        other.abandoned = true;
+        this.#settle(other, false);
+        other.controller?.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'hedged attempt lost the race'));
+      }
+    }
     if (this.appController.paused) controller.pause();
     const route = this.#route.route;
     if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
@@ -451,7 +503,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (attempt.draining) {
       // A retried response finished draining: the retry is already scheduled.
       attempt.draining = false;
-      this.#retryAfterDrain(attempt);
+      if (!attempt.abandoned) this.#retryAfterDrain(attempt);
+      else this.#afterDroppedHedge();
       return;
     }
     if (attempt.abandoned || this.#finished) return;
@@ -463,10 +516,13 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (!this.#settle(attempt, false, err)) return;
     if (attempt.draining) {
       attempt.draining = false;
-      this.#retryAfterDrain(attempt);
+      if (!attempt.abandoned) this.#retryAfterDrain(attempt);
+      else this.#afterDroppedHedge();
       return;
     }
-    if (this.#finished || attempt !== this.#current) return;
+    if (this.#finished) return;
+    // Hedged: another copy is still running, it may yet answer.
+    if (this.#live > 0 && !this.appController.aborted) return;
     if (this.appController.aborted) {
       this.#finish();
       this.handler.onResponseError?.(this.appController, this.appController.reason ?? err);
@@ -493,6 +549,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
   #settle(attempt: AttemptHandler, ok: boolean, err?: Error): boolean {
     if (attempt.settled) return false;
     attempt.settled = true;
+    this.#live--;
     clearTimeout(attempt.perTryTimer);
     this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
@@ -528,11 +585,12 @@ export class OutboundCall implements RequestView, SlotWaiter {
       }
       return;
     }
-    attempt.controller.abort(reason);
+    if (this.#hedged !== undefined) for (const a of this.#hedged) if (!a.settled) a.controller?.abort(reason);
+    else attempt.controller.abort(reason);
   }
 
   #onPerTryTimeout(attempt: AttemptHandler): void {
-    if (attempt !== this.#current || this.#finished || this.#delivered) return;
+    if (attempt.settled || this.#finished || this.#delivered) return;
     const err = new EnmeshError(
       'ENMESH_ERR_PER_TRY_TIMEOUT',
       `attempt ${this.#attempts} to ${attempt.endpoint.authority} for route "${this.#route.route.name}" of ${this.svc.service.name} exceeded its per-try timeout of ${this.#retry?.perTryTimeoutMs} ms`,
@@ -557,10 +615,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#queued = false;
       this.#policies?.concurrency?.cancel(this);
     }
-    if (attempt !== undefined) {
-      attempt.abandoned = true;
-      this.#settle(attempt, false);
-      attempt.controller?.abort(err);
+    for (const a of this.#hedged ?? (attempt !== undefined ? [attempt] : [])) {
+      if (a.settled) continue;
+      a.abandoned = true;
+      this.#settle(a, false);
+      a.controller?.abort(err);
     }
     if (this.#delivered) {
       this.#finish();
@@ -623,6 +682,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#finished = true;
     clearTimeout(this.#totalTimer);
     clearTimeout(this.#backoffTimer);
+    this.#hedge?.stop();
     this.#releaseSlot();
     if (this.#holdsBreaker) {
       this.#holdsBreaker = false;

@@ -154,3 +154,75 @@ describe('outlier detection', () => {
     bad.failAll(0);
   });
 });
+
+describe('hedging and mirroring', () => {
+  let slowTail: import('node:http').Server;
+  let slowPort = 0;
+  let slowCalls = 0;
+
+  beforeAll(async () => {
+    const http = await import('node:http');
+    // Every 10th request to this endpoint is 300 ms late: a slow tail.
+    slowTail = http.createServer((_req, res) => {
+      const late = ++slowCalls % 10 === 0;
+      setTimeout(() => res.end('tail'), late ? 300 : 0);
+    });
+    await new Promise<void>((r) => slowTail.listen(0, '127.0.0.1', r));
+    slowPort = (slowTail.address() as import('node:net').AddressInfo).port;
+  });
+
+  afterAll(() => {
+    slowTail?.closeAllConnections();
+    slowTail?.close();
+  });
+
+  async function p99(url: string, n: number): Promise<number> {
+    const times = await runMany(n, 4, async () => {
+      const t = performance.now();
+      await get(url);
+      return performance.now() - t;
+    });
+    times.sort((a, b) => a - b);
+    return times[Math.floor(n * 0.99) - 1]!;
+  }
+
+  it('cuts the p99 of a backend with a slow tail, and mirrors a share of traffic without affecting callers', async () => {
+    const base = await (await import('node:fs/promises')).readFile(file.path, 'utf8');
+    await file.apply(
+      mesh,
+      `${base}
+  tail:
+    protocol: http
+    port: 8080
+    endpoints:
+      - { address: 127.0.0.1:${slowPort} }
+      - { address: ${good1.address} }
+    routes:
+      - name: plain
+        match: { path: { prefix: /plain } }
+      - name: hedged
+        match: { path: { prefix: /hedged } }
+        hedge: { delay: 30ms, maxAttempts: 2 }
+        retries: { attempts: 1, budget: { percent: 100, minPerSecond: 1000 } }
+      - name: mirrored
+        match: { path: { prefix: /mirrored } }
+        backends: [{ service: tail }]
+        mirror: { service: breaking, percent: 50 }
+`,
+    );
+    const plain = await p99('http://tail:8080/plain', 200);
+    const hedged = await p99('http://tail:8080/hedged', 200);
+    expect(plain).toBeGreaterThan(250); // the tail shows without hedging
+    expect(hedged).toBeLessThan(plain / 2); // and hedging cuts it
+
+    bad.reset();
+    bad.failAll(500); // the mirror target fails: callers must not notice
+    const replies = await runMany(400, 10, () => get('http://tail:8080/mirrored'));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(bad.seen.length / 400).toBeGreaterThan(0.4);
+    expect(bad.seen.length / 400).toBeLessThan(0.6);
+    expect(bad.seen[0]!.headers.host).toBe('tail-shadow:8080'); // Envoy's shadow authority
+    bad.failAll(0);
+  });
+});
