@@ -81,7 +81,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
     if (hooks.http !== false) {
       const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);
       const runtime = this.#runtime;
-      const serverHook = installServerHook((status, ms, reqBytes, resBytes) => runtime.recordInbound(status, ms, reqBytes, resBytes));
+      const serverHook = installServerHook(
+        (status, ms, reqBytes, resBytes) => runtime.recordInbound(status, ms, reqBytes, resBytes),
+        (req, res) => runtime.admitInbound(req, res),
+      );
       this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall());
     }
   }

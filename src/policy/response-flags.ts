@@ -31,6 +31,8 @@ export const ResponseFlags = Object.freeze({
   FAULT_INJECTED: 'FI',
   /** RL: the local rate limit refused the request. */
   RATE_LIMITED: 'RL',
+  /** OM: the process shed the request to protect itself (adaptive concurrency). */
+  OVERLOADED: 'OM',
   /** DC: the caller gave up (aborted) before the response was complete. */
   DOWNSTREAM_CANCEL: 'DC',
 } as const);

@@ -5,7 +5,10 @@
  */
 import type { MeshModel } from '../model/types.ts';
 import type { EndpointFeedback } from '../cluster/types.ts';
+import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
+import { InboundGate } from './inbound-gate.ts';
+import { NOTHING_TO_RELEASE } from '../transports/node-http/server-hook.ts';
 import { CompiledMesh, createCarriedState, type CarriedState, type MirrorSenderFactory } from './compiled-mesh.ts';
 import { createEndpointFeedback } from '../cluster/feedback.ts';
 import { DEFAULT_REPLAY_LIMIT } from './replayable-body.ts';
@@ -68,6 +71,29 @@ export class MeshRuntime {
   /** Compiles and swaps in a new model. Compilation errors leave the previous config in force. */
   setModel(model: MeshModel): void {
     this.compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter, this.#mirrorSender);
+    this.#updateGate(model);
+  }
+
+  #gate: InboundGate | undefined;
+
+  /**
+   * Admission of an inbound request to this process's own service (server-side
+   * rate limit, adaptive concurrency): undefined = refused and answered.
+   */
+  admitInbound(req: http.IncomingMessage, res: http.ServerResponse): (() => void) | undefined {
+    const gate = this.#gate;
+    return gate === undefined ? NOTHING_TO_RELEASE : gate.admit(req, res);
+  }
+
+  #updateGate(model: MeshModel): void {
+    const svc = this.serviceName === undefined ? undefined : model.services.get(this.serviceName);
+    const next = svc === undefined ? undefined : new InboundGate(svc);
+    if (next !== undefined && this.#gate !== undefined && next.key === this.#gate.key) {
+      next.close();
+      return; // same settings: keep the live state
+    }
+    this.#gate?.close();
+    this.#gate = next?.active === true ? next : undefined;
   }
 
   /** Records one finished outbound call in the request metrics. */
@@ -110,5 +136,7 @@ export class MeshRuntime {
     for (const p of this.#carried.policies.values()) p.close();
     this.#carried.policies.clear();
     void this.#mirrorAgent?.close();
+    this.#gate?.close();
+    this.#gate = undefined;
   }
 }

@@ -20,7 +20,13 @@ export interface ServerHook {
 /** Told about every inbound request once its response is done. */
 export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number) => void;
 
-export function installServerHook(observe?: InboundObserver): ServerHook {
+/** Returned by an admission that has nothing to release (no listener is added then). */
+export const NOTHING_TO_RELEASE = (): void => {};
+
+/** Decides whether a request reaches the application: undefined = refused (already answered), else call when done. */
+export type InboundAdmission = (req: http.IncomingMessage, res: http.ServerResponse) => (() => void) | undefined;
+
+export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission): ServerHook {
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
@@ -31,12 +37,19 @@ export function installServerHook(observe?: InboundObserver): ServerHook {
         const header = req.headers[TIMEOUT_HEADER];
         const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
         scope.sourceIp = req.socket?.remoteAddress;
-        if (observe !== undefined && (this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
+        if ((this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
           const res = args[1] as http.ServerResponse;
           const started = performance.now();
-          res.once('finish', () => {
-            observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0);
-          });
+          if (observe !== undefined) {
+            res.once('finish', () => {
+              observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0);
+            });
+          }
+          if (admit !== undefined) {
+            const release = admit(req, res);
+            if (release === undefined) return true; // refused: answered without the application
+            if (release !== NOTHING_TO_RELEASE) res.once('close', release);
+          }
         }
         return deadlineStorage.run(scope, () => original.call(this, event, ...args));
       }
