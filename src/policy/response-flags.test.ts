@@ -16,6 +16,7 @@ describe('response flags', () => {
       DELAY_INJECTED: 'DI',
       FAULT_INJECTED: 'FI',
       RATE_LIMITED: 'RL',
+      OVERLOADED: 'OM',
       DOWNSTREAM_CANCEL: 'DC',
     });
     for (const [name, reply] of Object.entries(LocalReplies)) expect(reply.flag).toBe(ResponseFlags[name as keyof typeof ResponseFlags]);
