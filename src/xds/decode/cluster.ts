@@ -111,6 +111,16 @@ function outlierDetection(o: Obj, where: Where): OutlierDetectionModel {
   if (gateway !== undefined) out.consecutiveGatewayErrors = gateway;
   const local = wrapped(o.consecutive_local_origin_failure);
   if (local !== undefined) out.consecutiveLocalOriginFailures = local;
+  const maxEjectionTimeMs = durationMs(o.max_ejection_time, where, 'outlier_detection.max_ejection_time');
+  if (maxEjectionTimeMs !== undefined) out.maxEjectionTimeMs = maxEjectionTimeMs;
+  // xDS enforces success-rate ejection unless told 0; Envoy's defaults fill what is unset.
+  if ((wrapped(o.enforcing_success_rate) ?? 100) > 0) {
+    out.successRate = {
+      minimumHosts: wrapped(o.success_rate_minimum_hosts) ?? 5,
+      requestVolume: wrapped(o.success_rate_request_volume) ?? 100,
+      stdevFactor: (wrapped(o.success_rate_stdev_factor) ?? 1900) / 1000,
+    };
+  }
   return out;
 }
 

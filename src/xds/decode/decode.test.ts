@@ -167,7 +167,13 @@ describe('decodeResource accepts', () => {
       port: 80,
       edsServiceName: 'outbound|80||web',
       loadBalancer: 'round-robin',
-      outlierDetection: { consecutive5xx: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 },
+      outlierDetection: {
+        consecutive5xx: 5,
+        intervalMs: 10_000,
+        baseEjectionTimeMs: 30_000,
+        maxEjectionPercent: 10,
+        successRate: { minimumHosts: 5, requestVolume: 100, stdevFactor: 1.9 },
+      },
     });
     const cla = toAny(CLUSTER_LOAD_ASSIGNMENT, {
       cluster_name: 'outbound|80||web',

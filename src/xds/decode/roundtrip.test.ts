@@ -91,6 +91,27 @@ describe('model → xDS → model', () => {
     const model = finalizeModel({ source: 'x', mesh: { name: 'm', trustDomain: 't', mtls: 'permissive' }, services: new Map([['a', svc]]), policies: { authorization: [], authentication: [] } });
     expect(roundTrip(model).services.get('a')).toStrictEqual(svc);
   });
+  it('keeps success-rate ejection and the longest ejection time', () => {
+    const svc: ServiceModel = {
+      name: 'od',
+      protocol: 'grpc',
+      port: 82,
+      endpoints: [],
+      subsets: new Map(),
+      loadBalancer: 'round-robin',
+      outlierDetection: {
+        consecutive5xx: 3,
+        intervalMs: 500,
+        baseEjectionTimeMs: 2000,
+        maxEjectionPercent: 50,
+        maxEjectionTimeMs: 60_000,
+        successRate: { minimumHosts: 2, requestVolume: 5, stdevFactor: 0.5 },
+      },
+      routes: [{ name: 'default', match: { methods: [], headers: [], query: [] }, backends: [{ service: 'od', weight: 1 }], timeoutMs: 0 }],
+    };
+    const model = finalizeModel({ source: 'x', mesh: { name: 'm', trustDomain: 't', mtls: 'disabled' }, services: new Map([['od', svc]]), policies: { authorization: [], authentication: [] } });
+    expect(roundTrip(model).services.get('od')).toStrictEqual(svc);
+  });
 });
 
 describe('mesh.yaml fixtures → xDS → model', () => {

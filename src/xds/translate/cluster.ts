@@ -111,9 +111,20 @@ function outlierDetection(o: NonNullable<ServiceModel['outlierDetection']>): Mes
     interval: durationOf(o.intervalMs),
     base_ejection_time: durationOf(o.baseEjectionTimeMs),
     max_ejection_percent: { value: o.maxEjectionPercent },
-    // Success-rate ejection is on by default in xDS; the model only knows consecutive failures.
-    enforcing_success_rate: { value: 0 },
   };
+  if (o.maxEjectionTimeMs !== undefined) out.max_ejection_time = durationOf(o.maxEjectionTimeMs);
+  const sr = o.successRate;
+  if (sr === undefined) {
+    // Success-rate ejection is on by default in xDS; this model asked only for consecutive failures.
+    out.enforcing_success_rate = { value: 0 };
+  } else {
+    // Every field explicit: gRPC clients take an unset enforcement percentage as "never eject".
+    out.enforcing_success_rate = { value: 100 };
+    out.success_rate_minimum_hosts = { value: sr.minimumHosts };
+    out.success_rate_request_volume = { value: sr.requestVolume };
+    // xDS counts the factor in thousandths (1900 = 1.9).
+    out.success_rate_stdev_factor = { value: Math.round(sr.stdevFactor * 1000) };
+  }
   if (o.consecutiveGatewayErrors !== undefined) {
     out.consecutive_gateway_failure = { value: o.consecutiveGatewayErrors };
     // Envoy does not enforce gateway failures unless told to.
@@ -130,7 +141,12 @@ function outlierDetection(o: NonNullable<ServiceModel['outlierDetection']>): Mes
 function reportIgnored(service: ServiceModel, budget: RetryBudgetModel | undefined, degradations: Degradations): void {
   const ignored: string[] = [];
   if (service.rateLimit !== undefined) ignored.push('rateLimit');
-  if (service.outlierDetection !== undefined) ignored.push('outlierDetection (gRPC ejects on success rate and failure percentage only)');
+  const outlier = service.outlierDetection;
+  if (outlier !== undefined && outlier.successRate === undefined) {
+    ignored.push('outlierDetection (gRPC ejects on success rate and failure percentage only; add successRate)');
+  } else if (outlier !== undefined) {
+    ignored.push('outlierDetection consecutive-failure ejection and panicThreshold (gRPC applies only successRate)');
+  }
   const pool = service.connectionPool;
   if (pool?.maxPendingRequests !== undefined || pool?.maxConnections !== undefined) ignored.push('connectionPool limits other than maxRequests');
   if (budget !== undefined) ignored.push('retry budget');

@@ -273,7 +273,7 @@ describe('translateModel for grpc-xds clients', () => {
       'service reviews route "default": fault injection limited to requests with header x-fault is not supported by grpc-xds clients; fault omitted',
       'service reviews route "default": retry conditions (5xx, reset, connect-failure, retriable-status-codes), per-try timeout, hedge, mirror, header mutations not applied by grpc-xds clients',
       'service reviews: loadBalancer least-request served as ROUND_ROBIN to grpc-xds clients',
-      'service reviews: rateLimit, outlierDetection (gRPC ejects on success rate and failure percentage only), connectionPool limits other than maxRequests, retry budget not applied by grpc-xds clients',
+      'service reviews: rateLimit, outlierDetection (gRPC ejects on success rate and failure percentage only; add successRate), connectionPool limits other than maxRequests, retry budget not applied by grpc-xds clients',
       'service ratings: retry budget not applied by grpc-xds clients',
       'service details route "old-docs": redirect routes are not supported by grpc-xds clients; route omitted',
       'service details route "moved": redirect routes are not supported by grpc-xds clients; route omitted',
@@ -297,6 +297,25 @@ describe('translateModel for grpc-xds clients', () => {
     expect(route(tr, 'ratings', 'rest').route.retry_policy).toBeUndefined();
     const cla = resource(tr, CLUSTER_LOAD_ASSIGNMENT, 'outbound|8080||details');
     expect(cla.endpoints.flatMap((l: Obj) => l.lb_endpoints.map((e: Obj) => e.endpoint.address.socket_address.address))).toEqual(['10.0.0.7', '10.0.0.8']);
+  });
+
+  it('emits success-rate ejection with every field set, and reports only what gRPC ignores of it', () => {
+    const services = richServices();
+    const reviews = services.get('reviews')!;
+    services.set('reviews', {
+      ...reviews,
+      outlierDetection: { ...reviews.outlierDetection!, maxEjectionTimeMs: 90_000, successRate: { minimumHosts: 2, requestVolume: 5, stdevFactor: 0.5 } },
+    });
+    const grpc = translateModel(modelWith(services), GRPC_XDS_PROFILE);
+    expect(resource(grpc, CLUSTER, 'outbound|9080||reviews').outlier_detection).toMatchObject({
+      max_ejection_time: { seconds: '90' },
+      enforcing_success_rate: { value: 100 },
+      success_rate_minimum_hosts: { value: 2 },
+      success_rate_request_volume: { value: 5 },
+      success_rate_stdev_factor: { value: 500 },
+    });
+    const report = grpc.degradations.find((d) => d.startsWith('service reviews: rateLimit'));
+    expect(report).toContain('outlierDetection consecutive-failure ejection and panicThreshold (gRPC applies only successRate)');
   });
 
   it('drops a :method matcher that includes POST, as gRPC clients cannot see the method', () => {

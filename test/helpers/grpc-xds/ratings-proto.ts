@@ -5,6 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export const RATINGS_PROTO = fileURLToPath(new URL('./ratings.proto', import.meta.url));
 export const GET_METHOD = '/ratings.Ratings/Get';
+export const LIST_METHOD = '/ratings.Ratings/List';
 
 export interface GetRequest {
   key: string;

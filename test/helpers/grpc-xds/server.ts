@@ -5,6 +5,8 @@
  *   UNAVAILABLE, later attempts succeed (to prove retries);
  * - `x-fail: <grpc status code>`: every attempt fails with that code;
  * - `x-delay-ms: <n>`: answers after n ms.
+ * `options.failWith` makes every call fail with that gRPC status, whatever
+ * the metadata says (a broken backend). `Get` and `List` behave the same.
  *
  * Import `startRatingsBackend` in a test, or run `node server.ts --name v1`:
  * it prints `{"name":"v1","port":N}` once listening and stops on SIGTERM.
@@ -22,35 +24,39 @@ export interface RatingsBackend {
   close(): Promise<void>;
 }
 
-export async function startRatingsBackend(name: string): Promise<RatingsBackend> {
+export interface RatingsBackendOptions {
+  /** Every call fails with this gRPC status code. */
+  readonly failWith?: number;
+}
+
+export async function startRatingsBackend(name: string, options: RatingsBackendOptions = {}): Promise<RatingsBackend> {
   const server = new grpc.Server();
   const attempts = new Map<string, number>();
   let calls = 0;
-  server.addService(ratingsService(), {
-    Get(call: grpc.ServerUnaryCall<GetRequest, GetReply>, callback: grpc.sendUnaryData<GetReply>) {
-      calls += 1;
-      const key = call.request.key;
-      const attempt = (attempts.get(key) ?? 0) + 1;
-      attempts.set(key, attempt);
-      const first = (k: string): string | undefined => {
-        const v = call.metadata.get(k)[0];
-        return v === undefined ? undefined : String(v);
-      };
-      const answer = (): void => {
-        const fail = first('x-fail');
-        if (fail !== undefined) {
-          callback({ code: Number(fail), details: `${name} fails as asked` });
-        } else if (first('x-fail-first') !== undefined && attempt === 1) {
-          callback({ code: grpc.status.UNAVAILABLE, details: `${name} fails the first attempt of ${key}` });
-        } else {
-          callback(null, { backend: name, attempt });
-        }
-      };
-      const delay = Number(first('x-delay-ms') ?? 0);
-      if (delay > 0) setTimeout(answer, delay);
-      else answer();
-    },
-  });
+  const handle = (call: grpc.ServerUnaryCall<GetRequest, GetReply>, callback: grpc.sendUnaryData<GetReply>): void => {
+    calls += 1;
+    const key = call.request.key;
+    const attempt = (attempts.get(key) ?? 0) + 1;
+    attempts.set(key, attempt);
+    const first = (k: string): string | undefined => {
+      const v = call.metadata.get(k)[0];
+      return v === undefined ? undefined : String(v);
+    };
+    const answer = (): void => {
+      const fail = options.failWith ?? first('x-fail');
+      if (fail !== undefined) {
+        callback({ code: Number(fail), details: `${name} fails as asked` });
+      } else if (first('x-fail-first') !== undefined && attempt === 1) {
+        callback({ code: grpc.status.UNAVAILABLE, details: `${name} fails the first attempt of ${key}` });
+      } else {
+        callback(null, { backend: name, attempt });
+      }
+    };
+    const delay = Number(first('x-delay-ms') ?? 0);
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
+  };
+  server.addService(ratingsService(), { Get: handle, List: handle });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
   });

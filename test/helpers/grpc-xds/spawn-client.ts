@@ -11,7 +11,10 @@ export interface CallLine {
   readonly attempt: number;
   readonly code: number;
   readonly details?: string;
+  /** When the call finished (epoch ms). */
   readonly t: number;
+  /** How long the call took. */
+  readonly ms: number;
 }
 
 export interface XdsClientRun {
@@ -32,6 +35,14 @@ export interface XdsClientOptions {
   readonly intervalMs?: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly target?: string;
+  /** `Get` (default) or `List`. */
+  readonly method?: 'Get' | 'List';
+  /** Calls in flight at once after the first. Default 1. */
+  readonly concurrency?: number;
+  /** Delay between the starts of the concurrent lanes. Default 0. */
+  readonly staggerMs?: number;
+  /** Deadline of every call but the first. Default 5000. */
+  readonly deadlineMs?: number;
 }
 
 export function bootstrapFor(xdsPort: number, nodeId: string): string {
@@ -44,6 +55,10 @@ export function bootstrapFor(xdsPort: number, nodeId: string): string {
 export function spawnXdsClient(options: XdsClientOptions): XdsClientRun {
   const args = [CLIENT, '--calls', String(options.calls), '--interval-ms', String(options.intervalMs ?? 0)];
   if (options.target !== undefined) args.push('--target', options.target);
+  if (options.method !== undefined) args.push('--method', options.method);
+  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
+  if (options.staggerMs !== undefined) args.push('--stagger-ms', String(options.staggerMs));
+  if (options.deadlineMs !== undefined) args.push('--deadline-ms', String(options.deadlineMs));
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push('--header', `${k}=${v}`);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrapFor(options.xdsPort, options.nodeId) },
