@@ -1,3 +1,5 @@
+import type { TracingOptions } from './telemetry/tracing.ts';
+
 /** Options of {@link init}. Every field has an `ENMESH_*` environment variable (see docs/getting-started.md). */
 export interface InitOptions {
   /** This process's own service: how it is named, and (with a control plane) how it registers. */
@@ -32,6 +34,12 @@ export interface InitOptions {
    * they are only served by `mesh.metrics()`. `ENMESH_METRICS_PORT`.
    */
   readonly metrics?: false | { readonly port?: number; readonly host?: string };
+  /**
+   * Distributed tracing (OpenTelemetry; W3C traceparent and B3 read and written):
+   * `{ exporter: 'otlp' | 'zipkin' | 'console' | 'memory', endpoint?, sampleRate? }`.
+   * Off by default. Joins the application's own tracer provider if it has one.
+   */
+  readonly tracing?: TracingOptions;
   /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
   readonly replayLimit?: number;
 }

@@ -84,6 +84,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       const serverHook = installServerHook(
         (status, ms, reqBytes, resBytes) => runtime.recordInbound(status, ms, reqBytes, resBytes),
         (req, res) => runtime.admitInbound(req, res),
+        () => runtime.inboundTracer,
       );
       this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall());
     }
@@ -108,7 +109,19 @@ export class Mesh extends EventEmitter<MeshEvents> {
   attachTelemetry(telemetry: Telemetry): void {
     this.#telemetry = telemetry;
     this.#runtime.metrics = telemetry.metrics;
+    const tracing = telemetry.tracing;
+    if (tracing !== undefined) {
+      this.#runtime.tracing = tracing;
+      const service = this.options.service?.name ?? 'unknown';
+      this.#runtime.inboundTracer = (req) =>
+        tracing.startServer(req.headers, { service, method: req.method ?? 'GET', path: req.url ?? '/', ...(req.socket?.remoteAddress !== undefined ? { peerAddress: req.socket.remoteAddress } : {}) });
+    }
     this.#cleanups.push(() => telemetry.close());
+  }
+
+  /** @internal this process's telemetry (metrics registry, tracing, load store). */
+  telemetry(): Telemetry | undefined {
+    return this.#telemetry;
   }
 
   /** Prometheus text of this process's metrics (Istio-standard and `enmesh_*`), for your own endpoint. */
@@ -195,7 +208,10 @@ export async function init(options?: InitOptions): Promise<Mesh> {
     mesh.attachTelemetry(
       await startTelemetry(
         { service: opts.service?.name ?? 'unknown', ...(opts.service?.labels !== undefined ? { labels: opts.service.labels } : {}) },
-        { metrics: opts.metrics === undefined || opts.metrics === false ? false : opts.metrics },
+        {
+          metrics: opts.metrics === undefined || opts.metrics === false ? false : opts.metrics,
+          ...(opts.tracing !== undefined ? { tracing: opts.tracing } : {}),
+        },
       ),
     );
     if (controlPlanes.length > 0) {

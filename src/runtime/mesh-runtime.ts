@@ -8,13 +8,14 @@ import type { EndpointFeedback } from '../cluster/types.ts';
 import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import { InboundGate } from './inbound-gate.ts';
-import { NOTHING_TO_RELEASE } from '../transports/node-http/server-hook.ts';
+import { NOTHING_TO_RELEASE, type InboundTracer } from '../transports/node-http/server-hook.ts';
 import { CompiledMesh, createCarriedState, type CarriedState, type MirrorSenderFactory } from './compiled-mesh.ts';
 import { createEndpointFeedback } from '../cluster/feedback.ts';
 import { DEFAULT_REPLAY_LIMIT } from './replayable-body.ts';
 import type { GlobalLimiterFactory } from './cluster-policies.ts';
 import type { EndpointState } from '../cluster/types.ts';
 import type { MeshMetrics } from '../telemetry/metrics.ts';
+import type { MeshTracing } from '../telemetry/tracing.ts';
 import type { PeerStats } from '../telemetry/istio-metrics.ts';
 
 export interface RuntimeOptions {
@@ -50,6 +51,10 @@ export class MeshRuntime {
   readonly #carried: CarriedState = createCarriedState();
   /** Istio-standard request metrics (set by init when telemetry starts). */
   metrics: MeshMetrics | undefined;
+  /** Tracing, when init() was asked for it. */
+  tracing: MeshTracing | undefined;
+  /** Starts the server span of an inbound request, when tracing is on. */
+  inboundTracer: InboundTracer | undefined;
   /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */
   readonly #noEndpointStats = new Map<string, PeerStats>();
   #inboundStats: PeerStats | undefined;

@@ -40,6 +40,8 @@ import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-l
 import { outcomeForError, outcomeForStatus, type Outcome } from '../resilience/outlier-detector.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
 import { HedgeTimer } from '../resilience/hedge.ts';
+import type { AttemptSpan, CallSpan } from '../telemetry/tracing.ts';
+import { clusterName } from '../xds/resource-names.ts';
 import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
 
 export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
@@ -107,6 +109,9 @@ class AttemptHandler implements Handler {
   settled = false;
   /** Outlier outcome of the response headers, once they came. */
   outcome: Outcome | undefined = undefined;
+  /** Status of the response headers (0 until they come). */
+  status = 0;
+  span: AttemptSpan | undefined = undefined;
   perTryTimer: NodeJS.Timeout | undefined;
 
   constructor(call: OutboundCall, endpoint: EndpointState, now: number) {
@@ -183,6 +188,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
   #hedge: HedgeTimer | undefined;
   /** Every attempt of a hedged call, to cancel the losers. */
   #hedged: AttemptHandler[] | undefined;
+  /** The call's trace span, when tracing is on. */
+  #span: CallSpan | undefined;
   #holdsBreaker = false;
   /** Status delivered to the app (0 while none, or when the call ended in an error). */
   #finalStatus = 0;
@@ -257,11 +264,13 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#balancer = this.compiled.balancerFor(this.#backend);
     this.#policies = this.compiled.policiesFor(this.#backend.service);
     this.#upstreamPath = route.rewritePrefix !== undefined ? rewriteRoutePath(route, this.path) : this.path;
+    this.#span = this.runtime.tracing?.startCall({ service: this.#backend.service, method: this.method, path: this.path, route: route.name, protocol: 'http' });
 
     const fault = this.#routeRt.fault;
     const f = fault === undefined ? FAULT_NONE : fault.decide(this);
     if (f !== FAULT_NONE) {
       this.#fault = fault;
+      this.#span?.setFault((f & FAULT_ABORT) !== 0 ? 'abort' : 'delay');
       if ((f & FAULT_DELAY) !== 0) {
         this.#faultFlags = ResponseFlags.DELAY_INJECTED;
         this.#backoffTimer = setTimeout(() => {
@@ -426,6 +435,16 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const headers = this.headers;
     const timeoutHeader = outboundTimeoutHeader(this.#deadline, now);
     if (timeoutHeader !== undefined) headers[TIMEOUT_HEADER] = timeoutHeader;
+    if (this.#span !== undefined) {
+      attempt.span = this.#span.startAttempt({
+        attempt: this.#attempts,
+        cluster: clusterName(this.#backend.service, this.svc.service.port, this.#backend.subset),
+        endpoint: ep.authority,
+        hedge: chosen !== undefined,
+        ...(this.#policies?.breaker !== undefined ? { breakerState: this.#policies.breaker.state } : {}),
+      });
+      attempt.span.inject(headers);
+    }
 
     const perTry = this.#retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
@@ -454,6 +473,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     attempt.latencyMs = performance.now() - attempt.startedAt;
     clearTimeout(attempt.perTryTimer);
     attempt.outcome = outcomeForStatus(status);
+    attempt.status = status;
     this.#routeRt.latencies?.record(attempt.latencyMs);
     const retry = this.#retry;
     if (this.#live > 1 && retry !== undefined && status >= 500) {
@@ -550,6 +570,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (attempt.settled) return false;
     attempt.settled = true;
     this.#live--;
+    attempt.span?.end(attempt.status, undefined, err);
     clearTimeout(attempt.perTryTimer);
     this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
@@ -695,6 +716,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#fault.release();
       this.#fault = undefined;
     }
+    this.#span?.end(this.appController.aborted ? 0 : this.#finalStatus, this.#flags);
     const body = this.opts.body;
     const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
     this.runtime.recordOutbound(

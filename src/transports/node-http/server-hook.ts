@@ -26,7 +26,14 @@ export const NOTHING_TO_RELEASE = (): void => {};
 /** Decides whether a request reaches the application: undefined = refused (already answered), else call when done. */
 export type InboundAdmission = (req: http.IncomingMessage, res: http.ServerResponse) => (() => void) | undefined;
 
-export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission): ServerHook {
+/** A server span for an inbound request (tracing): the handler runs in its context. */
+export interface InboundSpan {
+  run<T>(fn: () => T): T;
+  end(status: number): void;
+}
+export type InboundTracer = (req: http.IncomingMessage) => InboundSpan | undefined;
+
+export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission, tracer?: () => InboundTracer | undefined): ServerHook {
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
@@ -49,6 +56,11 @@ export function installServerHook(observe?: InboundObserver, admit?: InboundAdmi
             const release = admit(req, res);
             if (release === undefined) return true; // refused: answered without the application
             if (release !== NOTHING_TO_RELEASE) res.once('close', release);
+          }
+          const span = tracer?.()?.(req);
+          if (span !== undefined) {
+            res.once('finish', () => span.end(res.statusCode));
+            return deadlineStorage.run(scope, () => span.run(() => original.call(this, event, ...args)));
           }
         }
         return deadlineStorage.run(scope, () => original.call(this, event, ...args));
