@@ -28,6 +28,21 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): InitOption
     }
     options.metrics = { port };
   }
+  if (env.ENMESH_TRACING) {
+    const exporter = env.ENMESH_TRACING;
+    if (exporter !== 'otlp' && exporter !== 'zipkin' && exporter !== 'console') {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_TRACING must be otlp, zipkin or console, got "${exporter}"`);
+    }
+    const rate = env.ENMESH_TRACING_SAMPLE_RATE === undefined || env.ENMESH_TRACING_SAMPLE_RATE === '' ? undefined : Number(env.ENMESH_TRACING_SAMPLE_RATE);
+    if (rate !== undefined && !(rate >= 0 && rate <= 1)) {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_TRACING_SAMPLE_RATE must be a number from 0 to 1, got "${env.ENMESH_TRACING_SAMPLE_RATE}"`);
+    }
+    options.tracing = {
+      exporter,
+      ...(env.ENMESH_TRACING_ENDPOINT ? { endpoint: env.ENMESH_TRACING_ENDPOINT } : {}),
+      ...(rate !== undefined ? { sampleRate: rate } : {}),
+    };
+  }
   if (env.ENMESH_XDS_MODE) {
     if (env.ENMESH_XDS_MODE !== 'delta' && env.ENMESH_XDS_MODE !== 'sotw') {
       throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_XDS_MODE must be "delta" or "sotw", got "${env.ENMESH_XDS_MODE}"`);
