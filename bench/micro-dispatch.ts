@@ -1,0 +1,70 @@
+/**
+ * `node --conditions=enmesh-source bench/micro-dispatch.ts`: the mesh's own
+ * per-request work, isolated. The interceptor runs against a dispatch that
+ * answers synchronously, so no socket or parser time is counted; compare
+ * with the same loop on a pass-through origin. Used to find hot-path costs.
+ */
+import { MeshRuntime } from '../src/runtime/mesh-runtime.ts';
+import { createMeshInterceptor } from '../src/transports/undici/interceptor.ts';
+import { parseMeshYaml } from '../src/config/load.ts';
+import { createMeshMetrics } from '../src/telemetry/metrics.ts';
+import type { Dispatcher } from 'undici';
+
+const model = parseMeshYaml(
+  `
+services:
+  bench:
+    protocol: http
+    port: 8080
+    endpoints:
+      - { address: 127.0.0.1:1234, labels: { version: v1 } }
+    subsets:
+      v1: { version: v1 }
+    routes:
+      - name: api
+        match: { path: { prefix: /api } }
+        backends: [{ subset: v1 }]
+        timeout: 5s
+        retries: { attempts: 2, on: [5xx, reset, connect-failure] }
+`,
+  'bench',
+);
+
+const body = Buffer.alloc(1024);
+const controller = { abort() {}, pause() {}, resume() {}, aborted: false, paused: false, reason: null, rawHeaders: null, rawTrailers: null };
+const answer: Dispatcher['dispatch'] = (_opts, h) => {
+  h.onRequestStart?.(controller as never, {});
+  h.onResponseStart?.(controller as never, 200, { 'content-length': '1024' }, 'OK');
+  h.onResponseData?.(controller as never, body);
+  h.onResponseEnd?.(controller as never, {});
+  return true;
+};
+const handler: Dispatcher.DispatchHandler = {
+  onRequestStart() {},
+  onResponseStart() {},
+  onResponseData() {},
+  onResponseEnd() {},
+  onResponseError(_c, e) {
+    throw e;
+  },
+};
+
+function measure(label: string, dispatch: Dispatcher['dispatch'], opts: Dispatcher.DispatchOptions, n = 1_000_000): void {
+  for (let i = 0; i < n / 5; i++) dispatch(opts, handler);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) dispatch(opts, handler);
+  const c = process.cpuUsage(c0);
+  process.stdout.write(`${label.padEnd(28)} ${((c.user + c.system) / n).toFixed(3)} µs CPU/request\n`);
+}
+
+const meshOpts = { origin: 'http://bench:8080', path: '/api/items', method: 'GET', headers: { 'user-agent': 'bench' } } as Dispatcher.DispatchOptions;
+const passOpts = { ...meshOpts, origin: 'http://127.0.0.1:1234' } as Dispatcher.DispatchOptions;
+
+const plain = new MeshRuntime();
+plain.setModel(model);
+measure('pass-through', createMeshInterceptor(plain)(answer), passOpts);
+measure('mesh, no metrics', createMeshInterceptor(plain)(answer), meshOpts);
+const withMetrics = new MeshRuntime({ serviceName: 'client' });
+withMetrics.setModel(model);
+withMetrics.metrics = createMeshMetrics({ self: { service: 'client', workload: 'client-v1', app: 'client', canonicalService: 'client' } });
+measure('mesh, with metrics', createMeshInterceptor(withMetrics)(answer), meshOpts);
