@@ -1,11 +1,18 @@
 /**
  * Inbound admission for this process's own service, before the application
- * sees a request: the server-side rate limit (`rateLimit.side: server`, 429
- * RL with Retry-After) and adaptive concurrency (503 OM when the process is
- * overloaded). State survives reloads while the settings do not change.
+ * sees a request, in this order: the request path normalised (what is
+ * checked is what the application receives), JWT authentication and
+ * authorization policies (401/403), the server-side rate limit
+ * (`rateLimit.side: server`, 429 RL with Retry-After), and adaptive
+ * concurrency (503 OM when the process is overloaded). Refused requests
+ * never count against the limits. State survives reloads while the settings
+ * do not change.
  */
 import type http from 'node:http';
-import type { ServiceModel } from '../model/types.ts';
+import type { MeshModel, ServiceModel } from '../model/types.ts';
+import { compileAuthorization } from '../security/authz.ts';
+import { authenticatorsByTarget, type JwtAuthenticator } from '../security/jwt.ts';
+import { checkInbound, sendRefusal, type InboundGuardOptions } from '../security/inbound-guard.ts';
 import { AdaptiveConcurrencyLimiter } from '../resilience/adaptive-concurrency.ts';
 import { LocalRateLimiter } from '../resilience/rate-limiter.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
@@ -16,26 +23,71 @@ import { NOTHING_TO_RELEASE } from '../transports/node-http/server-hook.ts';
 export type InboundRelease = () => void;
 
 
+/** Counts of inbound decisions, for diagnostics. */
+export interface InboundCounters {
+  denied: number;
+  unauthenticated: number;
+  badPath: number;
+  dryRunDenials: number;
+}
+
 export class InboundGate {
   readonly key: string;
+  readonly counters: InboundCounters = { denied: 0, unauthenticated: 0, badPath: 0, dryRunDenials: 0 };
   readonly #limiter: LocalRateLimiter | undefined;
   readonly #adaptive: AdaptiveConcurrencyLimiter | undefined;
+  readonly #guard: InboundGuardOptions | undefined;
+  readonly #authenticator: JwtAuthenticator | undefined;
 
-  constructor(svc: ServiceModel) {
-    this.key = JSON.stringify([svc.rateLimit, svc.adaptiveConcurrency]);
+  constructor(svc: ServiceModel, model: MeshModel) {
+    const authz = model.policies.authorization.filter((p) => p.target === svc.name);
+    const authn = model.policies.authentication.filter((p) => p.target === svc.name);
+    this.key = JSON.stringify([svc.rateLimit, svc.adaptiveConcurrency, authz, authn, model.mesh.trustDomain]);
     this.#limiter = svc.rateLimit?.side === 'server' ? new LocalRateLimiter(`${svc.name}/inbound`, svc.rateLimit) : undefined;
     this.#adaptive = svc.adaptiveConcurrency !== undefined ? new AdaptiveConcurrencyLimiter(svc.name, svc.adaptiveConcurrency) : undefined;
+    if (authz.length > 0 || authn.length > 0) {
+      this.#authenticator = authn.length > 0 ? authenticatorsByTarget(authn).get(svc.name) : undefined;
+      this.#guard = {
+        service: svc.name,
+        ...(authz.length > 0
+          ? { authorizer: compileAuthorization(authz, { trustDomain: model.mesh.trustDomain, onDryRun: () => void this.counters.dryRunDenials++ }) }
+          : {}),
+        ...(this.#authenticator !== undefined ? { authenticator: this.#authenticator } : {}),
+      };
+    }
   }
 
   get active(): boolean {
-    return this.#limiter !== undefined || this.#adaptive !== undefined;
+    return this.#limiter !== undefined || this.#adaptive !== undefined || this.#guard !== undefined;
   }
 
   /**
    * Undefined when the request was refused (the response is already sent);
-   * else the function to call when the response is done.
+   * else the function to call when the response is done. A promise when the
+   * request must be authenticated or authorized first.
    */
-  admit(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined {
+  admit(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined | Promise<InboundRelease | undefined> {
+    const guard = this.#guard;
+    if (guard === undefined) return this.#admitLimits(req, res);
+    return checkInbound(req, guard).then(
+      (verdict) => {
+        if (verdict.ok) return this.#admitLimits(req, res);
+        if (verdict.status === 403) this.counters.denied++;
+        else if (verdict.status === 401) this.counters.unauthenticated++;
+        else this.counters.badPath++;
+        sendRefusal(res, verdict);
+        return undefined;
+      },
+      () => {
+        // Fail closed: a check that could not run must not let the request through.
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('inbound check failed\n');
+        return undefined;
+      },
+    );
+  }
+
+  #admitLimits(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined {
     if (this.#limiter !== undefined) {
       const path = req.url ?? '/';
       const wait = this.#limiter.check({ path, header: (name) => headerOf(req, name) });
@@ -56,6 +108,7 @@ export class InboundGate {
 
   close(): void {
     this.#adaptive?.close();
+    this.#authenticator?.close();
   }
 }
 

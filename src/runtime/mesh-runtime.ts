@@ -85,14 +85,14 @@ export class MeshRuntime {
    * Admission of an inbound request to this process's own service (server-side
    * rate limit, adaptive concurrency): undefined = refused and answered.
    */
-  admitInbound(req: http.IncomingMessage, res: http.ServerResponse): (() => void) | undefined {
+  admitInbound(req: http.IncomingMessage, res: http.ServerResponse): (() => void) | undefined | Promise<(() => void) | undefined> {
     const gate = this.#gate;
     return gate === undefined ? NOTHING_TO_RELEASE : gate.admit(req, res);
   }
 
   #updateGate(model: MeshModel): void {
     const svc = this.serviceName === undefined ? undefined : model.services.get(this.serviceName);
-    const next = svc === undefined ? undefined : new InboundGate(svc);
+    const next = svc === undefined ? undefined : new InboundGate(svc, model);
     if (next !== undefined && this.#gate !== undefined && next.key === this.#gate.key) {
       next.close();
       return; // same settings: keep the live state

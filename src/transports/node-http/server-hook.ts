@@ -24,7 +24,10 @@ export type InboundObserver = (status: number, durationMs: number, requestBytes:
 export const NOTHING_TO_RELEASE = (): void => {};
 
 /** Decides whether a request reaches the application: undefined = refused (already answered), else call when done. */
-export type InboundAdmission = (req: http.IncomingMessage, res: http.ServerResponse) => (() => void) | undefined;
+export type InboundAdmission = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+) => (() => void) | undefined | Promise<(() => void) | undefined>;
 
 /** A server span for an inbound request (tracing): the handler runs in its context. */
 export interface InboundSpan {
@@ -52,16 +55,21 @@ export function installServerHook(observe?: InboundObserver, admit?: InboundAdmi
               observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0);
             });
           }
-          if (admit !== undefined) {
-            const release = admit(req, res);
-            if (release === undefined) return true; // refused: answered without the application
+          const proceed = (release: () => void): boolean => {
             if (release !== NOTHING_TO_RELEASE) res.once('close', release);
-          }
-          const span = tracer?.()?.(req);
-          if (span !== undefined) {
+            const span = tracer?.()?.(req);
+            if (span === undefined) return deadlineStorage.run(scope, () => original.call(this, event, ...args));
             res.once('finish', () => span.end(res.statusCode));
             return deadlineStorage.run(scope, () => span.run(() => original.call(this, event, ...args)));
-          }
+          };
+          const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
+          if (admission === undefined) return true; // refused: answered without the application
+          if (typeof admission === 'function') return proceed(admission);
+          // Authentication/authorization first: the application sees the request once it passed.
+          void admission.then((release) => {
+            if (release !== undefined) proceed(release);
+          });
+          return true;
         }
         return deadlineStorage.run(scope, () => original.call(this, event, ...args));
       }
