@@ -57,6 +57,7 @@ export class MeshRuntime {
   inboundTracer: InboundTracer | undefined;
   /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */
   readonly #noEndpointStats = new Map<string, PeerStats>();
+  readonly #endpointStats = new WeakMap<EndpointState, PeerStats>();
   #inboundStats: PeerStats | undefined;
   readonly #globalLimiter: GlobalLimiterFactory | undefined;
 
@@ -106,8 +107,11 @@ export class MeshRuntime {
     const m = this.metrics;
     if (m === undefined) return;
     let stats: PeerStats | undefined;
-    if (ep !== undefined) stats = m.outboundToEndpoint(service, ep.endpoint, 'http');
-    else {
+    if (ep !== undefined) {
+      // Endpoint states outlive config versions; their stats handle is found without building a key.
+      stats = this.#endpointStats.get(ep);
+      if (stats === undefined) this.#endpointStats.set(ep, (stats = m.outboundToEndpoint(service, ep.endpoint, 'http')));
+    } else {
       stats = this.#noEndpointStats.get(service);
       if (stats === undefined) this.#noEndpointStats.set(service, (stats = m.outbound({ service }, 'http')));
     }

@@ -237,7 +237,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
 
   /** Runs the call. Returns true like a dispatch does (the caller may keep writing). */
   start(): boolean {
-    this.#startedAt = performance.now();
+    const now = performance.now();
+    this.#startedAt = now;
     this.handler.onRequestStart?.(this.appController, {});
     if (this.appController.aborted) return true;
 
@@ -275,16 +276,17 @@ export class OutboundCall implements RequestView, SlotWaiter {
         this.#faultFlags = ResponseFlags.DELAY_INJECTED;
         this.#backoffTimer = setTimeout(() => {
           this.#backoffTimer = undefined;
-          this.#afterFault(f);
+          this.#afterFault(f, performance.now());
         }, fault!.delayMs);
         return true;
       }
     }
-    this.#afterFault(f);
+    this.#afterFault(f, now);
     return true;
   }
 
-  #afterFault(f: number): void {
+  /** `now` is passed down the synchronous path so a request reads the clock as few times as it can. */
+  #afterFault(f: number, now: number): void {
     if (this.#finished) return;
     if ((f & FAULT_ABORT) !== 0) {
       const flags = this.#faultFlags === '' ? ResponseFlags.FAULT_INJECTED : `${this.#faultFlags},${ResponseFlags.FAULT_INJECTED}`;
@@ -298,38 +300,37 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (route.requestHeaders !== undefined) applyHeaderMutation(headers, route.requestHeaders);
 
     // Deadline: the route timeout, bounded by the inbound request's remaining deadline.
-    const now = performance.now();
     const inbound = currentDeadline();
     const routeDeadline = route.timeoutMs > 0 ? now + route.timeoutMs : Infinity;
     this.#deadline = Math.min(inbound, routeDeadline);
     if (this.#deadline !== Infinity) {
       const ms = Math.max(0, this.#deadline - now);
       const fromInbound = inbound <= routeDeadline;
+      // Not unref'd: it is cleared when the call ends, and a call in progress may keep the process up.
       this.#totalTimer = setTimeout(() => this.#onTotalTimeout(fromInbound), ms);
-      this.#totalTimer.unref?.();
     }
 
     const limiter = this.#policies?.limiter;
     if (limiter === undefined) {
-      this.#admit();
+      this.#admit(now);
       return;
     }
     const wait = limiter.check(this);
-    if (typeof wait === 'number') this.#afterRateLimit(wait);
-    else void wait.then((ms) => this.#afterRateLimit(ms));
+    if (typeof wait === 'number') this.#afterRateLimit(wait, now);
+    else void wait.then((ms) => this.#afterRateLimit(ms, performance.now()));
   }
 
-  #afterRateLimit(waitMs: number): void {
+  #afterRateLimit(waitMs: number, now: number): void {
     if (this.#finished) return;
     if (waitMs > 0) {
       this.#localReply(429, `rate limit of ${this.#backend.service} exceeded`, ResponseFlags.RATE_LIMITED, [['retry-after', retryAfterSeconds(waitMs)]]);
       return;
     }
-    this.#admit();
+    this.#admit(now);
   }
 
   /** Concurrency limit of the destination: a slot now, a place in its bounded queue, or 503 UO. */
-  #admit(): void {
+  #admit(now: number): void {
     const limit = this.#policies?.concurrency;
     if (limit !== undefined) {
       const r = limit.acquire(this);
@@ -343,7 +344,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
       }
       this.#holdsSlot = true;
     }
-    this.#afterSlot();
+    this.#afterSlot(now);
   }
 
   /** @internal a queued call got its slot. */
@@ -354,10 +355,10 @@ export class OutboundCall implements RequestView, SlotWaiter {
       this.#releaseSlot();
       return;
     }
-    this.#afterSlot();
+    this.#afterSlot(performance.now());
   }
 
-  #afterSlot(): void {
+  #afterSlot(now: number): void {
     const breaker = this.#policies?.breaker;
     if (breaker !== undefined) {
       if (!breaker.tryAcquire()) {
@@ -384,7 +385,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     } else {
       this.#body = body;
     }
-    this.#attempt();
+    this.#attempt(undefined, now);
     this.#hedge?.start(this.method);
   }
 
@@ -413,7 +414,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     }
   }
 
-  #attempt(chosen?: EndpointState): void {
+  #attempt(chosen?: EndpointState, at?: number): void {
     if (this.#finished) return;
     const balancer = this.#balancer;
     const hashKey = chosen === undefined && this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
@@ -425,7 +426,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     }
     this.#attempts++;
     this.#lastEndpoint = ep;
-    const now = performance.now();
+    const now = at ?? performance.now();
     const attempt = new AttemptHandler(this, ep, now);
     this.#current = attempt;
     this.#live++;
@@ -449,7 +450,6 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const perTry = this.#retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
       attempt.perTryTimer = setTimeout(() => this.#onPerTryTimeout(attempt), perTry);
-      attempt.perTryTimer.unref?.();
     }
     const opts: Dispatcher.DispatchOptions = {
       ...this.opts,
