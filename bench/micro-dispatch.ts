@@ -9,26 +9,9 @@ import { createMeshInterceptor } from '../src/transports/undici/interceptor.ts';
 import { parseMeshYaml } from '../src/config/load.ts';
 import { createMeshMetrics } from '../src/telemetry/metrics.ts';
 import type { Dispatcher } from 'undici';
+import { benchMeshYaml } from './lib/mesh-config.ts';
 
-const model = parseMeshYaml(
-  `
-services:
-  bench:
-    protocol: http
-    port: 8080
-    endpoints:
-      - { address: 127.0.0.1:1234, labels: { version: v1 } }
-    subsets:
-      v1: { version: v1 }
-    routes:
-      - name: api
-        match: { path: { prefix: /api } }
-        backends: [{ subset: v1 }]
-        timeout: 5s
-        retries: { attempts: 2, on: [5xx, reset, connect-failure] }
-`,
-  'bench',
-);
+const model = parseMeshYaml(benchMeshYaml('127.0.0.1:1234'), 'bench');
 
 const body = Buffer.alloc(1024);
 const controller = { abort() {}, pause() {}, resume() {}, aborted: false, paused: false, reason: null, rawHeaders: null, rawTrailers: null };

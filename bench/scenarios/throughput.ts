@@ -10,6 +10,7 @@ import { Agent, request } from 'undici';
 import { init } from 'enmesh';
 import { closedLoop, median, spreadPercent, type RoundResult } from '../lib/measure.ts';
 import type { Upstream } from '../lib/upstream.ts';
+import { benchMeshYaml } from '../lib/mesh-config.ts';
 
 export interface ThroughputResult {
   readonly raw: RoundResult[];
@@ -23,24 +24,7 @@ export async function throughputScenario(upstream: Upstream, opts: { rounds: num
   const file = join(dir, 'mesh.yaml');
   await writeFile(
     file,
-    `
-services:
-  bench:
-    protocol: http
-    port: 8080
-    endpoints:
-      - { address: 127.0.0.1:${upstream.port}, labels: { version: v1 } }
-    subsets:
-      v1: { version: v1 }
-    routes:
-      - name: api
-        match: { path: { prefix: /api } }
-        backends: [{ subset: v1 }]
-        timeout: 5s
-        retries: { attempts: 2, on: [5xx, reset, connect-failure] }
-      - name: default
-        backends: [{ subset: v1 }]
-`,
+    benchMeshYaml(`127.0.0.1:${upstream.port}`),
   );
   const mesh = await init({ config: file, hooks: { undici: false, http: false }, watch: false });
   const rawAgent = new Agent({ connections: opts.concurrency });
