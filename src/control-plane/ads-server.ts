@@ -14,9 +14,10 @@ import { ClientRecord } from './client-registry.ts';
 import type { ClientRegistry, StreamKind } from './client-registry.ts';
 import type { StreamContext, StreamHooks } from './ads-stream.ts';
 import { DeltaStream } from './delta-stream.ts';
+import { FanOut } from './fan-out.ts';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
-import type { NodeLike } from './messages.ts';
+import type { DeltaDiscoveryResponse, DiscoveryResponse, NodeLike } from './messages.ts';
 import type { ProfileLike } from './snapshot-cache.ts';
 import { SotwStream } from './sotw-stream.ts';
 
@@ -44,15 +45,25 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
   readonly #server: grpc.Server;
   readonly #ctx: StreamContext<P>;
   readonly #calls = new Map<ServedStream, grpc.ServerDuplexStream<unknown, unknown>>();
+  readonly #fanOut: FanOut;
   #port = 0;
 
   constructor(options: AdsServerOptions<P>) {
     const log = options.log ?? silentLogger;
+    const definition = serviceDefinitions()[ADS_SERVICE] as grpc.ServiceDefinition;
+    const sotw = definition.StreamAggregatedResources!;
+    const delta = definition.DeltaAggregatedResources!;
+    this.#fanOut = new FanOut({ onError: (err) => log.error(`push failed: ${err instanceof Error ? err.message : String(err)}`) });
     this.#ctx = {
       cache: options.cache,
       registry: options.registry,
       profileForNode: options.profileForNode,
       log,
+      encode: {
+        sotw: (response: DiscoveryResponse) => sotw.responseSerialize(response),
+        delta: (response: DeltaDiscoveryResponse) => delta.responseSerialize(response),
+      },
+      fanOut: this.#fanOut,
       ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
     };
     this.#server = new grpc.Server({
@@ -61,8 +72,7 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
       // ADS streams are the only calls; keep pinging while they are idle.
       'grpc.keepalive_permit_without_calls': 1,
     });
-    const definition = serviceDefinitions()[ADS_SERVICE] as grpc.ServiceDefinition;
-    this.#server.addService(definition, {
+    this.#server.addService(withBytesPassedThrough(definition), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.#serve(call, 'sotw'),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.#serve(call, 'delta'),
     });
@@ -103,6 +113,7 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
       }
     }
     this.#calls.clear();
+    this.#fanOut.clear();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
@@ -153,4 +164,18 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
     call.on('error', (err: Error) => finish(`error: ${err.message}`));
     call.on('close', () => finish('closed'));
   }
+}
+
+/**
+ * The service with response serializers that pass a Buffer through as is: a
+ * response shared by many streams arrives already encoded (see
+ * `StreamContext.encode`).
+ */
+function withBytesPassedThrough(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).map(([name, method]) => {
+      const serialize = method.responseSerialize;
+      return [name, { ...method, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }];
+    }),
+  );
 }

@@ -16,8 +16,9 @@
  */
 import { ADS_TYPE_ORDER } from '../xds/type-urls.ts';
 import type { ClientRecord, ClientRegistry, TypeRecord } from './client-registry.ts';
+import type { FanOut } from './fan-out.ts';
 import type { Logger } from './log.ts';
-import type { NodeLike } from './messages.ts';
+import type { DeltaDiscoveryResponse, DiscoveryResponse, NodeLike } from './messages.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { ChangeListener, ProfileLike } from './snapshot-cache.ts';
 
@@ -44,6 +45,17 @@ export interface StreamContext<P extends ProfileLike = ProfileLike> {
   readonly profileForNode: (node: NodeLike) => P;
   readonly log: Logger;
   readonly hooks?: StreamHooks;
+  /**
+   * Serializes responses the way the transport would. When set, a response
+   * many streams share is encoded once, with a shared nonce, and every
+   * stream writes the same bytes (the transport must pass bytes through).
+   */
+  readonly encode?: {
+    readonly sotw: (response: DiscoveryResponse) => Uint8Array;
+    readonly delta: (response: DeltaDiscoveryResponse) => Uint8Array;
+  };
+  /** Runs pushes (after a publish or a request) in slices, so a large fan-out never blocks the event loop for long. */
+  readonly fanOut?: FanOut;
 }
 
 interface RequestLike {
@@ -71,6 +83,7 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     this.#blocked = false;
     this.#push();
   };
+  readonly #pushLater = (): void => this.#push();
 
   constructor(call: AdsCall<Res>, ctx: StreamContext<P>, record: ClientRecord) {
     this.#call = call;
@@ -79,8 +92,19 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     ctx.registry.add(record);
     this.#unsubscribe = ctx.cache.onChange(() => {
       for (const t of this.subscribedTypes()) this.#dirty.add(t);
-      this.#push();
+      this.#schedulePush();
     });
+  }
+
+  /**
+   * Requests and publishes only mark what needs a response; the responses are
+   * built in the fan-out's slices. Thousands of streams connecting at once
+   * then cost short event-loop turns, not one long one.
+   */
+  #schedulePush(): void {
+    if (this.#dirty.size === 0 && this.#deferred.size === 0) return;
+    if (this.ctx.fanOut === undefined) this.#push();
+    else this.ctx.fanOut.schedule(this.#pushLater);
   }
 
   get closed(): boolean {
@@ -96,7 +120,7 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     if (node !== undefined) this.ctx.hooks?.onNode?.(this.record, node, first);
     if (this.#closed) return;
     if (req.type_url !== undefined && req.type_url !== '') this.handle(req, req.type_url);
-    this.#push();
+    this.#schedulePush();
   }
 
   /** Ends the stream's bookkeeping; idempotent. */

@@ -16,9 +16,11 @@
  */
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER } from '../xds/type-urls.ts';
 import { AdsStream } from './ads-stream.ts';
+import type { TypeRecord } from './client-registry.ts';
+import { sharedNonce } from './messages.ts';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DeltaResource } from './messages.ts';
 import { resourcesOf } from './snapshot.ts';
-import type { Snapshot } from './snapshot.ts';
+import type { Snapshot, SnapshotResource } from './snapshot.ts';
 import type { ProfileLike } from './snapshot-cache.ts';
 
 interface DeltaTypeState {
@@ -28,9 +30,62 @@ interface DeltaTypeState {
   readonly held: Map<string, string>;
   /** Names already reported as not existing. */
   readonly toldMissing: Set<string>;
+  /**
+   * Type version whose resources the client holds exactly, for its current
+   * subscription (undefined after a subscription change or while removals
+   * are held back): equal again means nothing to send, without looking at
+   * any resource.
+   */
+  upToDate: string | undefined;
+  /** The resources (of one snapshot) that `held` mirrors exactly, under the same conditions as `upToDate`. */
+  syncedTo: ReadonlyMap<string, SnapshotResource> | undefined;
+  /** The subscription, canonical (`*` or the sorted names): the key of shared changes. */
+  subscription: string;
 }
 
-export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse, P> {
+type Resources = ReadonlyMap<string, SnapshotResource>;
+
+/** What changes between two snapshots' resources of a type, for one subscription; shared by every stream in sync. */
+interface Change {
+  readonly resources: readonly DeltaResource[];
+  readonly removed: readonly string[];
+  /** Names held once the change is applied. */
+  readonly held: readonly string[];
+  /** Nonce and bytes of the response, made once for every stream that sends it (see `StreamContext.encode`). */
+  nonce?: string;
+  encoded?: Uint8Array;
+}
+
+/**
+ * Changes by new resources, old resources and subscription. Streams that
+ * were in sync with the same snapshot and subscribe alike (thousands of
+ * clients of one mesh) share one diff and one encoding per publish, instead
+ * of each walking every resource and serializing the same response.
+ */
+const changes = new WeakMap<Resources, WeakMap<Resources, Map<string, Change>>>();
+
+function changeBetween(from: Resources, to: Resources, sub: { wildcard: boolean; names: ReadonlySet<string> }, key: string): Change {
+  let byFrom = changes.get(to);
+  if (byFrom === undefined) changes.set(to, (byFrom = new WeakMap()));
+  let bySub = byFrom.get(from);
+  if (bySub === undefined) byFrom.set(from, (bySub = new Map()));
+  let change = bySub.get(key);
+  if (change !== undefined) return change;
+  const resources: DeltaResource[] = [];
+  const removed: string[] = [];
+  const held: string[] = [];
+  for (const [name, r] of to) {
+    if (!sub.wildcard && !sub.names.has(name)) continue;
+    held.push(name);
+    if (from.get(name)?.version !== r.version) resources.push({ name, version: r.version, resource: r.any });
+  }
+  for (const name of from.keys()) if ((sub.wildcard || sub.names.has(name)) && !to.has(name)) removed.push(name);
+  change = { resources, removed, held };
+  bySub.set(key, change);
+  return change;
+}
+
+export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse | Uint8Array, P> {
   readonly #types = new Map<string, DeltaTypeState>();
 
   protected override subscribedTypes(): Iterable<string> {
@@ -42,7 +97,7 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     let s = this.#types.get(typeUrl);
     const first = s === undefined;
     if (s === undefined) {
-      s = { answered: false, held: new Map(), toldMissing: new Set() };
+      s = { answered: false, held: new Map(), toldMissing: new Set(), upToDate: undefined, syncedTo: undefined, subscription: '' };
       this.#types.set(typeUrl, s);
     }
     this.recordAck(t, req, typeUrl);
@@ -75,15 +130,31 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
         if (!t.wildcard) s.held.delete(name);
       }
     }
+    if (changed || unsubscribe.length > 0) {
+      s.upToDate = undefined;
+      s.syncedTo = undefined;
+      s.subscription = t.wildcard ? '*' : [...t.names].sort().join('\n');
+    }
     if (changed) this.markDirty(typeUrl);
     if (unsubscribe.length > 0) t.sentResources = [...s.held.keys()];
   }
 
-  protected override produce(typeUrl: string, snapshot: Snapshot, removeNow: boolean): DeltaDiscoveryResponse | undefined {
+  protected override produce(typeUrl: string, snapshot: Snapshot, removeNow: boolean): DeltaDiscoveryResponse | Uint8Array | undefined {
     const s = this.#types.get(typeUrl);
     if (s === undefined) return undefined;
+    const version = snapshot.typeVersions.get(typeUrl) ?? snapshot.version;
+    // Most pushes change one type: the others are settled here, per stream, in O(1).
+    if (s.upToDate === version) return undefined;
     const t = this.record.type(typeUrl);
     const all = resourcesOf(snapshot, typeUrl);
+    // Make before break: clusters and endpoints the client holds are removed in a
+    // second response, after the routes that may point at them were updated.
+    const hold = !removeNow && (typeUrl === CLUSTER || typeUrl === CLUSTER_LOAD_ASSIGNMENT);
+    if (s.syncedTo !== undefined && s.answered) {
+      // In sync with an earlier snapshot: what changes is the same for every such stream.
+      const change = changeBetween(s.syncedTo, all, t, s.subscription);
+      if (!(hold && change.removed.length > 0)) return this.#apply(change, s, t, typeUrl, version, all);
+    }
     const resources: DeltaResource[] = [];
     const removed: string[] = [];
     const consider = (name: string): void => {
@@ -97,13 +168,12 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     };
     if (t.wildcard) for (const name of all.keys()) consider(name);
     for (const name of t.names) consider(name);
-    // Make before break: clusters and endpoints the client holds are removed in a
-    // second response, after the routes that may point at them were updated.
-    const hold = !removeNow && (typeUrl === CLUSTER || typeUrl === CLUSTER_LOAD_ASSIGNMENT);
+    let heldBack = false;
     for (const name of [...s.held.keys()]) {
       if (all.has(name)) continue;
       if (hold) {
         this.deferRemovals(typeUrl);
+        heldBack = true;
         continue;
       }
       removed.push(name);
@@ -116,15 +186,49 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
         s.toldMissing.add(name);
       }
     }
+    s.upToDate = heldBack ? undefined : version;
+    s.syncedTo = heldBack ? undefined : all;
     const wanted = t.wildcard || t.names.size > 0;
     if (resources.length === 0 && removed.length === 0 && (s.answered || !wanted)) return undefined;
     s.answered = true;
-    const version = snapshot.typeVersions.get(typeUrl) ?? snapshot.version;
     const nonce = this.nextNonce();
     t.sentVersion = version;
     t.sentNonce = nonce;
     t.sentResources = [...s.held.keys()];
     t.responses += 1;
     return { system_version_info: version, resources, type_url: typeUrl, removed_resources: removed, nonce };
+  }
+
+  /** Applies a shared change to a stream in sync; the response, or undefined when nothing changed for it. */
+  #apply(change: Change, s: DeltaTypeState, t: TypeRecord, typeUrl: string, version: string, all: Resources): DeltaDiscoveryResponse | Uint8Array | undefined {
+    for (const r of change.resources) {
+      s.held.set(r.name, r.version);
+      s.toldMissing.delete(r.name);
+    }
+    for (const name of change.removed) {
+      s.held.delete(name);
+      s.toldMissing.add(name);
+    }
+    s.upToDate = version;
+    s.syncedTo = all;
+    if (change.resources.length === 0 && change.removed.length === 0) return undefined;
+    const encode = this.ctx.encode?.delta;
+    // A shared response carries a shared nonce: every stream writes the same bytes. A stream
+    // never gets the same change twice (it moves on from `from`), so the nonce is new to it.
+    const nonce = encode === undefined ? this.nextNonce() : (change.nonce ??= sharedNonce());
+    t.sentVersion = version;
+    t.sentNonce = nonce;
+    t.sentResources = change.held;
+    t.responses += 1;
+    const response = (): DeltaDiscoveryResponse => ({
+      system_version_info: version,
+      resources: [...change.resources],
+      type_url: typeUrl,
+      removed_resources: [...change.removed],
+      nonce,
+    });
+    if (encode === undefined) return response();
+    change.encoded ??= encode(response());
+    return change.encoded;
   }
 }

@@ -63,3 +63,15 @@ export interface DeltaDiscoveryResponse {
 
 /** Identifies this server in SotW responses (`control_plane.identifier`). */
 export const CONTROL_PLANE_ID = 'enmesh';
+
+let sharedNonces = 0;
+
+/**
+ * The nonce of a response many streams share (and write as the same bytes).
+ * Unique in this process, and never equal to a stream's own nonces, which
+ * are digits only: on any one stream, nonces stay unique.
+ */
+export function sharedNonce(): string {
+  sharedNonces += 1;
+  return `s${sharedNonces}`;
+}

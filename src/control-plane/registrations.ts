@@ -10,8 +10,8 @@
  * - the SDK sends `enmesh.draining: true` before closing: it goes at once.
  * Several streams may announce the same instance; it stays while any does.
  */
-import { withEndpoints } from '../model/finalize.ts';
-import type { EndpointModel, MeshModel } from '../model/types.ts';
+import { finalizeModel } from '../model/finalize.ts';
+import type { EndpointModel, MeshModel, ServiceModel } from '../model/types.ts';
 import { REGISTRATION_KEY, readRegistration } from '../xds/client/node.ts';
 import type { Registration } from '../xds/client/node.ts';
 import { fromStruct } from '../xds/client/struct.ts';
@@ -130,15 +130,23 @@ export class Registrations {
       list.push(inst.endpoint);
     }
     this.#unknown = unknown;
-    let model = base;
-    for (const [service, registered] of byService) {
-      const statics = base.services.get(service)!.endpoints.filter((e) => e.origin !== 'registered');
+    if (byService.size === 0) return base;
+    // One new model for all services at once: finalizing hashes the whole model,
+    // so a model per service would cost services × model size on every change.
+    const services = new Map<string, ServiceModel>();
+    for (const [name, svc] of base.services) {
+      const registered = byService.get(name);
+      if (registered === undefined) {
+        services.set(name, svc);
+        continue;
+      }
+      const statics = svc.endpoints.filter((e) => e.origin !== 'registered');
       const taken = new Set(statics.map((e) => `${e.host}:${e.port}`));
       const merged = [...statics];
       for (const e of registered.sort(byAddress)) if (!taken.has(`${e.host}:${e.port}`)) merged.push(e);
-      model = withEndpoints(model, service, merged);
+      services.set(name, { ...svc, endpoints: merged });
     }
-    return model;
+    return finalizeModel({ source: base.source, mesh: base.mesh, services, policies: base.policies });
   }
 
   errors(): RegistrationError[] {
