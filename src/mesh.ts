@@ -124,6 +124,16 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.#telemetry;
   }
 
+  /**
+   * The live state of every resilience policy in this process: per destination
+   * service its breaker, ejected endpoints, concurrency queue and rate-limit
+   * tokens, per route its faults, hedges, mirrors and retry budget, and the
+   * inbound limits of this process's own service.
+   */
+  policies(): Record<string, unknown> {
+    return this.#runtime.policyState();
+  }
+
   /** Prometheus text of this process's metrics (Istio-standard and `enmesh_*`), for your own endpoint. */
   async metrics(): Promise<string> {
     return (await this.#telemetry?.metrics.registry.metrics()) ?? '';

@@ -15,6 +15,7 @@ import type { RateLimitRequest } from '../resilience/rate-limit-descriptors.ts';
 /** A rate limiter as the call sees it: 0 = pass, else ms until a token (maybe after a Redis round trip). */
 export interface RateLimitCheck {
   check(req: RateLimitRequest): number | Promise<number>;
+  snapshot?(): unknown;
   close?(): unknown;
 }
 
@@ -47,6 +48,16 @@ export class ClusterPolicies {
   /** Same settings, new endpoint set (a reload): outlier detection follows the endpoints. */
   updateEndpoints(svc: ServiceModel, endpoints: readonly EndpointState[]): void {
     if (this.outlier !== undefined && svc.outlierDetection !== undefined) this.outlier.update(svc.outlierDetection, endpoints);
+  }
+
+  /** The state of each policy, for the admin view (open breakers, ejected endpoints, tokens, queue). */
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (this.breaker !== undefined) out.breaker = this.breaker.snapshot();
+    if (this.outlier !== undefined) out.outlierDetection = this.outlier.snapshot();
+    if (this.concurrency !== undefined) out.concurrency = this.concurrency.snapshot();
+    if (this.limiter?.snapshot !== undefined) out.rateLimit = this.limiter.snapshot();
+    return out;
   }
 
   get active(): boolean {

@@ -34,6 +34,8 @@ export type MirrorSenderFactory = (mesh: CompiledMesh, service: string, subset: 
 
 export interface ServiceRuntime {
   readonly service: ServiceModel;
+  /** Every route's runtime state, in route order. */
+  readonly routeRuntimes: ReadonlyMap<RouteModel, RouteRuntime>;
   /** `name:port`, sent upstream as the Host header (as Envoy keeps the original authority). */
   readonly authority: string;
   readonly table: RouteTable;
@@ -62,6 +64,7 @@ export class CompiledMesh {
   /** Backend refs resolved once per config, so a request does no string work to find its balancer. */
   readonly #byBackend = new Map<BackendRef, Balancer | undefined>();
   readonly #policies = new Map<string, ClusterPolicies>();
+  readonly #services = new Map<string, ServiceRuntime>();
 
   readonly #mirrorSender: MirrorSenderFactory | undefined;
 
@@ -96,6 +99,7 @@ export class CompiledMesh {
         this.#balancers.set(clusterKey(service.name, subset), createLocalityBalancer(service.loadBalancer, members, localZone));
       }
       const runtime = this.#serviceRuntime(service, carried, liveBudgets);
+      this.#services.set(service.name, runtime);
       for (const key of originKeys(service)) this.byOrigin.set(key, runtime);
       this.byAuthority.set(`${service.name}:${service.port}`, runtime);
       this.byAuthority.set(service.name, runtime);
@@ -113,6 +117,26 @@ export class CompiledMesh {
     for (const [name, p] of carried.policies) if (this.#policies.get(name) !== p) p.close();
     carried.policies.clear();
     for (const [k, v] of this.#policies) carried.policies.set(k, v);
+  }
+
+  /** Per service: its cluster policies' state and its routes' faults, hedges and mirrors. */
+  policyState(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, svc] of this.#services) {
+      const entry: Record<string, unknown> = { ...(this.#policies.get(name)?.snapshot() ?? {}) };
+      const routes: Record<string, unknown> = {};
+      for (const [route, rt] of svc.routeRuntimes) {
+        const r: Record<string, unknown> = {};
+        if (rt.fault !== undefined) r.fault = rt.fault.snapshot();
+        if (rt.hedge !== undefined) r.hedge = rt.hedge.snapshot();
+        if (rt.mirror !== undefined) r.mirror = rt.mirror.snapshot();
+        if (rt.budget !== undefined) r.retryBudget = { requestsInWindow: rt.budget.requestsInWindow, retriesInWindow: rt.budget.retriesInWindow, exhausted: rt.budget.exhausted };
+        if (Object.keys(r).length > 0) routes[route.name] = r;
+      }
+      if (Object.keys(routes).length > 0) entry.routes = routes;
+      if (Object.keys(entry).length > 0) out[name] = entry;
+    }
+    return out;
   }
 
   /** Breaker, limits and outlier detection of a destination service; undefined when it has none. */
@@ -156,6 +180,7 @@ export class CompiledMesh {
     const none: RouteRuntime = { retry: undefined, budget: undefined, fault: undefined, hedge: undefined, latencies: undefined, mirror: undefined };
     return {
       service,
+      routeRuntimes: routes,
       authority: `${service.name}:${service.port}`,
       table: compileRouteTable(service),
       routeRuntime: (route) => routes.get(route) ?? none,

@@ -106,6 +106,13 @@ export class InboundGate {
     return () => adaptive.release(performance.now() - started);
   }
 
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = { counters: { ...this.counters } };
+    if (this.#limiter !== undefined) out.rateLimit = this.#limiter.snapshot();
+    if (this.#adaptive !== undefined) out.adaptiveConcurrency = this.#adaptive.snapshot();
+    return out;
+  }
+
   close(): void {
     this.#adaptive?.close();
     this.#authenticator?.close();

@@ -102,6 +102,31 @@ export class MeshRuntime {
     this.#gate = next?.active === true ? next : undefined;
   }
 
+  // ---- decisions, counted as enmesh_* metrics (rare events: labelled counters are fine here) ----
+  countRetry(service: string, route: string): void {
+    this.stats.retries++;
+    this.metrics?.enmesh.retries.inc({ destination_service: service, route });
+  }
+  countBudgetExhausted(service: string, route: string): void {
+    this.metrics?.enmesh.retryBudgetExhausted.inc({ destination_service: service, route });
+  }
+  countHedge(service: string, route: string): void {
+    this.metrics?.enmesh.hedges.inc({ destination_service: service, route });
+  }
+  countRateLimited(service: string, scope: string): void {
+    this.metrics?.enmesh.rateLimited.inc({ destination_service: service, scope });
+  }
+  countFault(service: string, route: string, kind: 'delay' | 'abort'): void {
+    this.metrics?.enmesh.faultsInjected.inc({ destination_service: service, route, kind });
+  }
+
+  /** The live state of every policy, for operators (open breakers, ejected endpoints, tokens...). */
+  policyState(): Record<string, unknown> {
+    const out: Record<string, unknown> = { services: this.compiled?.policyState() ?? {} };
+    if (this.#gate !== undefined) out.inbound = this.#gate.snapshot();
+    return out;
+  }
+
   /** Records one finished outbound call in the request metrics. */
   recordOutbound(service: string, ep: EndpointState | undefined, status: number, durationMs: number, requestBytes: number, responseBytes: number, flags: string): void {
     const m = this.metrics;

@@ -271,7 +271,9 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const f = fault === undefined ? FAULT_NONE : fault.decide(this);
     if (f !== FAULT_NONE) {
       this.#fault = fault;
-      this.#span?.setFault((f & FAULT_ABORT) !== 0 ? 'abort' : 'delay');
+      const kind = (f & FAULT_ABORT) !== 0 ? 'abort' : 'delay';
+      this.#span?.setFault(kind);
+      this.runtime.countFault(this.#backend.service, route.name, kind);
       if ((f & FAULT_DELAY) !== 0) {
         this.#faultFlags = ResponseFlags.DELAY_INJECTED;
         this.#backoffTimer = setTimeout(() => {
@@ -323,6 +325,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
   #afterRateLimit(waitMs: number, now: number): void {
     if (this.#finished) return;
     if (waitMs > 0) {
+      this.runtime.countRateLimited(this.#backend.service, this.#policies?.limiter !== undefined && 'redis' in this.#policies.limiter ? 'global' : 'local');
       this.#localReply(429, `rate limit of ${this.#backend.service} exceeded`, ResponseFlags.RATE_LIMITED, [['retry-after', retryAfterSeconds(waitMs)]]);
       return;
     }
@@ -403,6 +406,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const ep = this.#balancer?.pick({ avoid: this.#lastEndpoint });
     if (ep === undefined || this.#hedged?.some((a) => a.endpoint === ep && !a.settled) === true || (first.endpoint === ep && !first.settled)) return false;
     this.#hedged ??= [first];
+    this.runtime.countHedge(this.#backend.service, this.#route.route.name);
     this.#attempt(ep);
     return true;
   }
@@ -484,6 +488,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     }
     if (retry !== undefined && this.#canReplay()) {
       const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
+      if (delay < 0 && retry.lastReason === 'budget-exhausted') this.runtime.countBudgetExhausted(this.#backend.service, this.#route.route.name);
       if (delay >= 0) {
         attempt.draining = true;
         const len = Number(headerValue(headers, 'content-length') ?? 0);
@@ -556,6 +561,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const retry = this.#retry;
     if (retry !== undefined && this.#canReplay()) {
       const delay = retry.decideAfterError(err, this.#remaining());
+      if (delay < 0 && retry.lastReason === 'budget-exhausted') this.runtime.countBudgetExhausted(this.#backend.service, this.#route.route.name);
       if (delay >= 0) {
         attempt.abandoned = true;
         this.#scheduleRetry(attempt, delay);
@@ -667,7 +673,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
 
   #sleepThenAttempt(delayMs: number): void {
     if (this.#finished) return;
-    this.runtime.stats.retries++;
+    this.runtime.countRetry(this.#backend.service, this.#route.route.name);
     if (delayMs <= 0) {
       this.#attempt();
       return;

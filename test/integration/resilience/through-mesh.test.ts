@@ -226,3 +226,23 @@ describe('hedging and mirroring', () => {
     bad.failAll(0);
   });
 });
+
+describe('state and decisions for operators', () => {
+  it('shows policy state in mesh.policies() and counts decisions as enmesh_* metrics', async () => {
+    bad.reset();
+    bad.failAll(503);
+    await runMany(60, 5, () => get('http://ejecting:8080/'));
+    await runMany(10, 5, () => get('http://faulty:8080/abort'));
+    bad.failAll(0);
+    const state = mesh.policies() as { services: Record<string, Record<string, unknown>> };
+    const ejecting = state.services.ejecting!.outlierDetection as { ejected: { endpoint?: string; address?: string }[] };
+    expect(ejecting.ejected.length).toBe(1);
+    expect(JSON.stringify(ejecting.ejected[0])).toContain(String(bad.port));
+    expect((state.services.breaking!.breaker as { state: string }).state).toBeDefined();
+    expect((state.services.pool!.concurrency as object)).toBeDefined();
+    const text = await mesh.metrics();
+    expect(text).toMatch(/enmesh_retries_total\{destination_service="ejecting",route="[^"]+"\} \d+/);
+    expect(text).toMatch(/enmesh_faults_injected_total\{destination_service="faulty",route="abort",kind="abort"\} \d+/);
+    expect(text).toMatch(/enmesh_rate_limited_total\{destination_service="limited",scope="local"\} \d+/);
+  });
+});
