@@ -448,7 +448,7 @@ function readMirror(ctx: RouteContext, owner: string, value: unknown, at: KeyPat
   return { ...readTarget(ctx, owner, m, at), percent: ctx.c.percent(m.percent, [...at, 'percent']) ?? 100 };
 }
 
-function readFault(c: Checker, value: unknown, at: KeyPath): FaultPolicyModel | undefined {
+export function readFault(c: Checker, value: unknown, at: KeyPath): FaultPolicyModel | undefined {
   const m = c.mapping(value, at, ['delay', 'abort', 'header', 'maxActive']);
   if (m === undefined) return undefined;
   if (m.delay === undefined && m.abort === undefined) c.report(at, 'a fault needs delay, abort or both');

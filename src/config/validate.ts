@@ -23,7 +23,7 @@ import { Checker, compact, isMapping } from './check.ts';
 import type { Mapping } from './check.ts';
 import { configError, describeValue, didYouMean, formatPath } from './issues.ts';
 import type { KeyPath, PathIssue } from './issues.ts';
-import { MAX_WEIGHT, TOKEN, readRoutes } from './routes.ts';
+import { MAX_WEIGHT, TOKEN, readFault, readRoutes } from './routes.ts';
 import { readAdaptiveConcurrency, readCircuitBreaker, readRateLimitDescriptors, readSuccessRate } from './resilience.ts';
 import type { RouteContext, ServiceInfo } from './routes.ts';
 
@@ -41,6 +41,7 @@ const SERVICE_KEYS = [
   'rateLimit',
   'circuitBreaker',
   'adaptiveConcurrency',
+  'inboundFault',
   'routes',
 ];
 const ENDPOINT_KEYS = ['address', 'labels', 'weight', 'zone'];
@@ -162,6 +163,7 @@ function readService(ctx: RouteContext, name: string, value: unknown, at: KeyPat
     rateLimit: m.rateLimit === undefined ? undefined : readRateLimit(c, m.rateLimit, [...at, 'rateLimit']),
     circuitBreaker: m.circuitBreaker === undefined ? undefined : readCircuitBreaker(c, m.circuitBreaker, [...at, 'circuitBreaker']),
     adaptiveConcurrency: m.adaptiveConcurrency === undefined ? undefined : readAdaptiveConcurrency(c, m.adaptiveConcurrency, [...at, 'adaptiveConcurrency']),
+    inboundFault: m.inboundFault === undefined ? undefined : readFault(c, m.inboundFault, [...at, 'inboundFault']),
     routes: readRoutes(ctx, name, m.routes, [...at, 'routes']),
   });
 }

@@ -143,6 +143,8 @@ export interface ServiceModel {
   readonly rateLimit?: RateLimitModel;
   readonly circuitBreaker?: CircuitBreakerModel;
   readonly adaptiveConcurrency?: AdaptiveConcurrencyModel;
+  /** Faults injected into requests this service receives (chaos testing of its own instances). */
+  readonly inboundFault?: FaultPolicyModel;
   /** First match wins. Never empty: a service without routes gets one default route. */
   readonly routes: readonly RouteModel[];
 }

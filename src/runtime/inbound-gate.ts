@@ -14,6 +14,7 @@ import { compileAuthorization } from '../security/authz.ts';
 import { authenticatorsByTarget, type JwtAuthenticator } from '../security/jwt.ts';
 import { checkInbound, sendRefusal, type InboundGuardOptions } from '../security/inbound-guard.ts';
 import { AdaptiveConcurrencyLimiter } from '../resilience/adaptive-concurrency.ts';
+import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, FaultInjector } from '../resilience/fault.ts';
 import { LocalRateLimiter } from '../resilience/rate-limiter.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
 import { RESPONSE_FLAGS_HEADER, ResponseFlags } from '../policy/response-flags.ts';
@@ -38,11 +39,13 @@ export class InboundGate {
   readonly #adaptive: AdaptiveConcurrencyLimiter | undefined;
   readonly #guard: InboundGuardOptions | undefined;
   readonly #authenticator: JwtAuthenticator | undefined;
+  readonly #fault: FaultInjector | undefined;
 
   constructor(svc: ServiceModel, model: MeshModel) {
     const authz = model.policies.authorization.filter((p) => p.target === svc.name);
     const authn = model.policies.authentication.filter((p) => p.target === svc.name);
-    this.key = JSON.stringify([svc.rateLimit, svc.adaptiveConcurrency, authz, authn, model.mesh.trustDomain]);
+    this.key = JSON.stringify([svc.rateLimit, svc.adaptiveConcurrency, svc.inboundFault, authz, authn, model.mesh.trustDomain]);
+    this.#fault = svc.inboundFault !== undefined ? new FaultInjector(`${svc.name}/inbound`, svc.inboundFault) : undefined;
     this.#limiter = svc.rateLimit?.side === 'server' ? new LocalRateLimiter(`${svc.name}/inbound`, svc.rateLimit) : undefined;
     this.#adaptive = svc.adaptiveConcurrency !== undefined ? new AdaptiveConcurrencyLimiter(svc.name, svc.adaptiveConcurrency) : undefined;
     if (authz.length > 0 || authn.length > 0) {
@@ -58,7 +61,7 @@ export class InboundGate {
   }
 
   get active(): boolean {
-    return this.#limiter !== undefined || this.#adaptive !== undefined || this.#guard !== undefined;
+    return this.#limiter !== undefined || this.#adaptive !== undefined || this.#guard !== undefined || this.#fault !== undefined;
   }
 
   /**
@@ -68,10 +71,10 @@ export class InboundGate {
    */
   admit(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined | Promise<InboundRelease | undefined> {
     const guard = this.#guard;
-    if (guard === undefined) return this.#admitLimits(req, res);
+    if (guard === undefined) return this.#admitFault(req, res);
     return checkInbound(req, guard).then(
       (verdict) => {
-        if (verdict.ok) return this.#admitLimits(req, res);
+        if (verdict.ok) return this.#admitFault(req, res);
         if (verdict.status === 403) this.counters.denied++;
         else if (verdict.status === 401) this.counters.unauthenticated++;
         else this.counters.badPath++;
@@ -85,6 +88,25 @@ export class InboundGate {
         return undefined;
       },
     );
+  }
+
+  /** Inbound fault injection (chaos testing of this service): abort, or hold the request before the limits see it. */
+  #admitFault(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined | Promise<InboundRelease | undefined> {
+    const fault = this.#fault;
+    const f = fault === undefined ? FAULT_NONE : fault.decide({ header: (name) => headerOf(req, name) });
+    if (f === FAULT_NONE) return this.#admitLimits(req, res);
+    res.once('close', () => fault!.release());
+    const delayed = (f & FAULT_DELAY) !== 0;
+    const flags = delayed ? ResponseFlags.DELAY_INJECTED : '';
+    const go = (): InboundRelease | undefined => {
+      if ((f & FAULT_ABORT) !== 0) {
+        refuse(res, fault!.abortStatus, flags === '' ? ResponseFlags.FAULT_INJECTED : `${flags},${ResponseFlags.FAULT_INJECTED}`, 'fault filter abort', undefined);
+        return undefined;
+      }
+      return this.#admitLimits(req, res);
+    };
+    if (!delayed) return go();
+    return new Promise((resolve) => setTimeout(() => resolve(go()), fault!.delayMs));
   }
 
   #admitLimits(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined {
@@ -110,6 +132,7 @@ export class InboundGate {
     const out: Record<string, unknown> = { counters: { ...this.counters } };
     if (this.#limiter !== undefined) out.rateLimit = this.#limiter.snapshot();
     if (this.#adaptive !== undefined) out.adaptiveConcurrency = this.#adaptive.snapshot();
+    if (this.#fault !== undefined) out.fault = this.#fault.snapshot();
     return out;
   }
 

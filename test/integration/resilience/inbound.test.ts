@@ -71,3 +71,18 @@ it('sheds load with 503 OM when adaptive concurrency says the process is saturat
   // Released as responses finish: a later request is admitted again.
   expect((await hit()).status).toBe(200);
 });
+
+it('injects faults into requests this service receives, gated by a header', async () => {
+  await file.apply(mesh, yaml('    inboundFault: { abort: { percent: 100, status: 503 }, header: x-chaos }\n'));
+  handled = 0;
+  expect((await hit()).status).toBe(200);
+  const res = await request(`http://127.0.0.1:${port}/`, { headers: { 'x-chaos': '1' } });
+  await res.body.dump();
+  expect(res.statusCode).toBe(503);
+  expect(res.headers['x-enmesh-response-flags']).toBe('FI');
+  expect(handled).toBe(1);
+  await file.apply(mesh, yaml('    inboundFault: { delay: { percent: 100, duration: 150ms } }\n'));
+  const started = performance.now();
+  expect((await hit()).status).toBe(200);
+  expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+});
