@@ -34,6 +34,7 @@ import { computeHashKey } from '../cluster/hash-key.ts';
 import { RetryState } from '../policy/retry-plan.ts';
 import { currentDeadline, deadlineStorage, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
 import { EnmeshError } from '../errors.ts';
+import { deadlineExceededError, perTryTimeoutError, startTimer, totalTimeoutError } from '../policy/attempt-timer.ts';
 import type { ClusterPolicies } from './cluster-policies.ts';
 import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, type FaultInjector } from '../resilience/fault.ts';
 import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-limit.ts';
@@ -308,8 +309,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (this.#deadline !== Infinity) {
       const ms = Math.max(0, this.#deadline - now);
       const fromInbound = inbound <= routeDeadline;
-      // Not unref'd: it is cleared when the call ends, and a call in progress may keep the process up.
-      this.#totalTimer = setTimeout(() => this.#onTotalTimeout(fromInbound), ms);
+      this.#totalTimer = startTimer(ms, () => this.#onTotalTimeout(fromInbound));
     }
 
     const limiter = this.#policies?.limiter;
@@ -453,7 +453,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
 
     const perTry = this.#retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
-      attempt.perTryTimer = setTimeout(() => this.#onPerTryTimeout(attempt), perTry);
+      attempt.perTryTimer = startTimer(perTry, () => this.#onPerTryTimeout(attempt));
     }
     const opts: Dispatcher.DispatchOptions = {
       ...this.opts,
@@ -618,10 +618,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
 
   #onPerTryTimeout(attempt: AttemptHandler): void {
     if (attempt.settled || this.#finished || this.#delivered) return;
-    const err = new EnmeshError(
-      'ENMESH_ERR_PER_TRY_TIMEOUT',
-      `attempt ${this.#attempts} to ${attempt.endpoint.authority} for route "${this.#route.route.name}" of ${this.svc.service.name} exceeded its per-try timeout of ${this.#retry?.perTryTimeoutMs} ms`,
-    );
+    const err = perTryTimeoutError(`${this.svc.service.name}/${this.#route.route.name}`, this.#retry?.perTryTimeoutMs ?? 0);
     attempt.abandoned = true;
     // Report it now: an attempt still connecting has no controller to abort yet
     // (its late error is ignored because the attempt is settled).
@@ -633,9 +630,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#totalTimer = undefined;
     if (this.#finished) return;
     const route = this.#route.route;
-    const err = fromInbound
-      ? new EnmeshError('ENMESH_ERR_DEADLINE_EXCEEDED', `the inbound request's deadline expired before ${this.svc.service.name} answered (route "${route.name}")`)
-      : new EnmeshError('ENMESH_ERR_TIMEOUT', `route "${route.name}" of ${this.svc.service.name} timed out after ${route.timeoutMs} ms`);
+    const where = `${this.svc.service.name}/${route.name}`;
+    const err = fromInbound ? deadlineExceededError(where, Math.round(this.#deadline - this.#startedAt)) : totalTimeoutError(where, route.timeoutMs);
     const attempt = this.#current;
     clearTimeout(this.#backoffTimer);
     if (this.#queued) {
