@@ -1,4 +1,5 @@
 import type { TracingOptions } from './telemetry/tracing.ts';
+import type { AccessLogOptions } from './telemetry/access-log.ts';
 
 /** Options of {@link init}. Every field has an `ENMESH_*` environment variable (see docs/getting-started.md). */
 export interface InitOptions {
@@ -40,6 +41,11 @@ export interface InitOptions {
    * Off by default. Joins the application's own tracer provider if it has one.
    */
   readonly tracing?: TracingOptions;
+  /**
+   * Access log of outbound calls as JSON lines (Envoy/Istio fields), written without blocking:
+   * `{ destination?: path | fd (default stdout), filter?: 'all' | 'errors', sampleRate? }`. Off by default.
+   */
+  readonly accessLog?: false | AccessLogOptions;
   /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
   readonly replayLimit?: number;
 }

@@ -109,6 +109,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   attachTelemetry(telemetry: Telemetry): void {
     this.#telemetry = telemetry;
     this.#runtime.metrics = telemetry.metrics;
+    this.#runtime.accessLog = telemetry.accessLog;
     const tracing = telemetry.tracing;
     if (tracing !== undefined) {
       this.#runtime.tracing = tracing;
@@ -221,6 +222,7 @@ export async function init(options?: InitOptions): Promise<Mesh> {
         {
           metrics: opts.metrics === undefined || opts.metrics === false ? false : opts.metrics,
           ...(opts.tracing !== undefined ? { tracing: opts.tracing } : {}),
+          ...(opts.accessLog !== undefined ? { accessLog: opts.accessLog } : {}),
         },
       ),
     );

@@ -16,6 +16,7 @@ import type { GlobalLimiterFactory } from './cluster-policies.ts';
 import type { EndpointState } from '../cluster/types.ts';
 import type { MeshMetrics } from '../telemetry/metrics.ts';
 import type { MeshTracing } from '../telemetry/tracing.ts';
+import type { AccessLog } from '../telemetry/access-log.ts';
 import type { PeerStats } from '../telemetry/istio-metrics.ts';
 
 export interface RuntimeOptions {
@@ -53,6 +54,8 @@ export class MeshRuntime {
   metrics: MeshMetrics | undefined;
   /** Tracing, when init() was asked for it. */
   tracing: MeshTracing | undefined;
+  /** Access log, when init() was asked for one. */
+  accessLog: AccessLog | undefined;
   /** Starts the server span of an inbound request, when tracing is on. */
   inboundTracer: InboundTracer | undefined;
   /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */

@@ -721,15 +721,33 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#span?.end(this.appController.aborted ? 0 : this.#finalStatus, this.#flags);
     const body = this.opts.body;
     const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
-    this.runtime.recordOutbound(
-      this.#backend?.service ?? this.svc.service.name,
-      this.#lastEndpoint,
-      this.appController.aborted ? 0 : this.#finalStatus,
-      performance.now() - this.#startedAt,
-      requestBytes,
-      this.responseBytes,
-      this.#flags,
-    );
+    const status = this.appController.aborted ? 0 : this.#finalStatus;
+    const durationMs = performance.now() - this.#startedAt;
+    const service = this.#backend?.service ?? this.svc.service.name;
+    this.runtime.recordOutbound(service, this.#lastEndpoint, status, durationMs, requestBytes, this.responseBytes, this.#flags);
+    const log = this.runtime.accessLog;
+    if (log !== undefined && log.wants(status, this.#flags)) {
+      const ua = this.header('user-agent');
+      log.write({
+        direction: 'outbound',
+        startTime: performance.timeOrigin + this.#startedAt,
+        method: this.method,
+        authority: this.svc.authority,
+        path: this.path,
+        protocol: 'HTTP/1.1',
+        status,
+        flags: this.#flags,
+        durationMs,
+        bytesReceived: this.responseBytes,
+        bytesSent: requestBytes,
+        ...(this.#lastEndpoint !== undefined ? { upstreamHost: this.#lastEndpoint.authority } : {}),
+        ...(this.#backend !== undefined ? { upstreamCluster: clusterName(this.#backend.service, this.svc.service.port, this.#backend.subset) } : {}),
+        ...(this.#route !== undefined ? { routeName: this.#route.route.name } : {}),
+        attempts: this.#attempts,
+        ...(this.#span !== undefined ? { traceId: this.#span.spanContext.traceId } : {}),
+        ...(ua !== undefined ? { userAgent: ua } : {}),
+      });
+    }
   }
 
   /** Answers the application locally, as Envoy does for mesh-level outcomes (no route, no upstream, timeout). */

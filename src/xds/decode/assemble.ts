@@ -78,6 +78,8 @@ function assembleService(listener: DecodedListener, r: DecodedResources): Servic
   if (main?.connectionPool !== undefined) service.connectionPool = main.connectionPool;
   if (main?.outlierDetection !== undefined) service.outlierDetection = main.outlierDetection;
   if (main?.rateLimit !== undefined) service.rateLimit = main.rateLimit;
+  if (main?.circuitBreaker !== undefined) service.circuitBreaker = main.circuitBreaker;
+  if (main?.adaptiveConcurrency !== undefined) service.adaptiveConcurrency = main.adaptiveConcurrency;
   return service;
 }
 

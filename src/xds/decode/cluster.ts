@@ -1,10 +1,13 @@
 /** `Cluster` → {@link DecodedCluster}: an EDS cluster over ADS and its balancing and resilience settings. */
 import {
   DEFAULT_RETRY_BUDGET,
+  type AdaptiveConcurrencyModel,
+  type CircuitBreakerModel,
   type ConnectionPoolModel,
   type HashOn,
   type LoadBalancerKind,
   type OutlierDetectionModel,
+  type RateLimitDescriptorModel,
   type RateLimitModel,
   type RetryBudgetModel,
 } from '../../model/types.ts';
@@ -14,6 +17,7 @@ import {
   durationMs,
   invalid,
   METADATA_PATH,
+  metaArray,
   metaLabels,
   metaNumber,
   metaObject,
@@ -75,10 +79,22 @@ export function decodeCluster(msg: Obj, where: Where): DecodedCluster {
     const budget = retryBudget(threshold.retry_budget, meta, where);
     if (budget !== undefined) out.retryBudget = budget;
   }
-  if (msg.outlier_detection !== undefined) out.outlierDetection = outlierDetection(msg.outlier_detection, where);
+  if (msg.outlier_detection !== undefined) {
+    const od = outlierDetection(msg.outlier_detection, where);
+    const panic = msg.common_lb_config?.healthy_panic_threshold as Obj | undefined;
+    // Envoy's threshold (a double) is read only with outlier detection: the model has no other home for it.
+    if (panic !== undefined) {
+      od.panicThresholdPercent = percent(Number(panic.value ?? 0), where, 'common_lb_config.healthy_panic_threshold');
+    }
+    out.outlierDetection = od;
+  }
 
   const rateLimit = rateLimitOf(meta, where);
   if (rateLimit !== undefined) out.rateLimit = rateLimit;
+  const circuitBreaker = circuitBreakerOf(meta, where);
+  if (circuitBreaker !== undefined) out.circuitBreaker = circuitBreaker;
+  const adaptive = adaptiveConcurrencyOf(meta, where);
+  if (adaptive !== undefined) out.adaptiveConcurrency = adaptive;
   const labels = metaLabels(meta, 'labels', where, METADATA_PATH);
   if (labels !== undefined) out.labels = labels;
   const hashOn = hashOnOf(meta, where);
@@ -97,11 +113,13 @@ function retryBudget(b: Obj | undefined, meta: JsonObject | undefined, where: Wh
   };
 }
 
-function outlierDetection(o: Obj, where: Where): OutlierDetectionModel {
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function outlierDetection(o: Obj, where: Where): Mutable<OutlierDetectionModel> {
   const maxEjectionPercent = wrapped(o.max_ejection_percent) ?? 10;
   if (maxEjectionPercent > 100) invalid(where, 'outlier_detection.max_ejection_percent', `${maxEjectionPercent} is over 100`);
   // Absent fields take Envoy's defaults.
-  const out: { -readonly [K in keyof OutlierDetectionModel]: OutlierDetectionModel[K] } = {
+  const out: Mutable<OutlierDetectionModel> = {
     consecutive5xx: wrapped(o.consecutive_5xx) ?? 5,
     intervalMs: durationMs(o.interval, where, 'outlier_detection.interval') ?? 10_000,
     baseEjectionTimeMs: durationMs(o.base_ejection_time, where, 'outlier_detection.base_ejection_time') ?? 30_000,
@@ -132,7 +150,81 @@ function rateLimitOf(meta: JsonObject | undefined, where: Where): RateLimitModel
   if (requestsPerSecond === undefined || requestsPerSecond <= 0) invalid(where, `${path}.requestsPerSecond`, 'must be a positive number');
   const scope = metaString(m, 'scope', where, path) ?? 'local';
   if (scope !== 'local' && scope !== 'global') invalid(where, `${path}.scope`, `unsupported value ${scope}`);
-  return { requestsPerSecond, burst: metaNumber(m, 'burst', where, path) ?? 0, scope };
+  const out: Mutable<RateLimitModel> = { requestsPerSecond, burst: metaNumber(m, 'burst', where, path) ?? 0, scope };
+  const side = metaString(m, 'side', where, path);
+  if (side !== undefined) {
+    if (side !== 'client' && side !== 'server') invalid(where, `${path}.side`, `unsupported value ${side}`);
+    out.side = side;
+  }
+  const descriptors = metaArray(m, 'descriptors', where, path);
+  if (descriptors !== undefined) out.descriptors = descriptors.map((d, i) => descriptorOf(d, where, `${path}.descriptors[${i}]`));
+  return out;
+}
+
+const DESCRIPTOR_KEYS: ReadonlySet<string> = new Set(['source-service', 'header', 'path', 'route']);
+
+function descriptorOf(d: unknown, where: Where, path: string): RateLimitDescriptorModel {
+  if (d === null || typeof d !== 'object' || Array.isArray(d)) invalid(where, path, 'expected an object');
+  const m = d as JsonObject;
+  const by = metaString(m, 'by', where, path);
+  if (by === undefined || !DESCRIPTOR_KEYS.has(by)) invalid(where, `${path}.by`, `unsupported value ${String(by)}`);
+  const out: Mutable<RateLimitDescriptorModel> = {
+    by: by as RateLimitDescriptorModel['by'],
+    requestsPerSecond: positive(m, 'requestsPerSecond', where, path),
+    burst: metaNumber(m, 'burst', where, path) ?? 0,
+  };
+  const header = metaString(m, 'header', where, path);
+  if (by === 'header' && header === undefined) invalid(where, `${path}.header`, 'required when by is header');
+  if (header !== undefined) out.header = header;
+  const value = metaString(m, 'value', where, path);
+  if (value !== undefined) out.value = value;
+  return out;
+}
+
+function circuitBreakerOf(meta: JsonObject | undefined, where: Where): CircuitBreakerModel | undefined {
+  const m = metaObject(meta, 'circuitBreaker', where, METADATA_PATH);
+  if (m === undefined) return undefined;
+  const path = `${METADATA_PATH}.circuitBreaker`;
+  return {
+    errorThresholdPercent: percent(required(m, 'errorThresholdPercent', where, path), where, `${path}.errorThresholdPercent`),
+    volumeThreshold: positive(m, 'volumeThreshold', where, path),
+    windowMs: positive(m, 'windowMs', where, path),
+    resetTimeoutMs: positive(m, 'resetTimeoutMs', where, path),
+    halfOpenRequests: positive(m, 'halfOpenRequests', where, path),
+  };
+}
+
+function adaptiveConcurrencyOf(meta: JsonObject | undefined, where: Where): AdaptiveConcurrencyModel | undefined {
+  const m = metaObject(meta, 'adaptiveConcurrency', where, METADATA_PATH);
+  if (m === undefined) return undefined;
+  const path = `${METADATA_PATH}.adaptiveConcurrency`;
+  const minLimit = positive(m, 'minLimit', where, path);
+  const maxLimit = positive(m, 'maxLimit', where, path);
+  const initialLimit = positive(m, 'initialLimit', where, path);
+  if (maxLimit < minLimit) invalid(where, `${path}.maxLimit`, 'is below minLimit');
+  if (initialLimit < minLimit || initialLimit > maxLimit) invalid(where, `${path}.initialLimit`, 'is outside minLimit..maxLimit');
+  return {
+    dryRun: m.dryRun === true,
+    initialLimit,
+    minLimit,
+    maxLimit,
+    intervalMs: positive(m, 'intervalMs', where, path),
+    tolerance: positive(m, 'tolerance', where, path),
+    maxEventLoopDelayMs: required(m, 'maxEventLoopDelayMs', where, path),
+  };
+}
+
+/** A number that must be present and >= 0. */
+function required(m: JsonObject, key: string, where: Where, path: string): number {
+  const v = metaNumber(m, key, where, path);
+  if (v === undefined || v < 0) invalid(where, `${path}.${key}`, 'must be a number >= 0');
+  return v;
+}
+
+function positive(m: JsonObject, key: string, where: Where, path: string): number {
+  const v = metaNumber(m, key, where, path);
+  if (v === undefined || v <= 0) invalid(where, `${path}.${key}`, 'must be a positive number');
+  return v;
 }
 
 function hashOnOf(meta: JsonObject | undefined, where: Where): HashOn | undefined {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isEnmeshError } from '../../errors.ts';
+import { enmeshMetadata, readEnmeshMetadata, type JsonObject } from '../metadata.ts';
 import { decodeMessage, toAny, type AnyMessage } from '../protos.ts';
 import { ENMESH_PROFILE, translateModel } from '../translate/index.ts';
 import { richModel } from '../../../test/fixtures/xds/rich-model.ts';
@@ -149,6 +150,44 @@ describe('decodeResource rejects, naming resource and field', () => {
     expect(rejection(CLUSTER, { type_url: CLUSTER, value: Uint8Array.from([0x0a, 0xff]) })).toMatch(/^Cluster "": bytes: cannot decode/);
     expect(rejection(LISTENER, toAny(LISTENER, {}))).toBe('Listener "": name: missing');
     expect(() => decodeResource('type.googleapis.com/x.Y', original(LISTENER, 'reviews'))).toThrow(/unsupported resource type/);
+  });
+});
+
+describe('decodeResource rejects resilience settings out of range', () => {
+  /** The reviews cluster with its enmesh metadata changed by `edit`. */
+  const clusterMeta = (edit: (meta: Record<string, any>) => void) =>
+    edited(CLUSTER, 'outbound|9080||reviews', (c) => {
+      const meta = JSON.parse(JSON.stringify(readEnmeshMetadata(c.metadata))) as Record<string, any>;
+      edit(meta);
+      c.metadata = enmeshMetadata(meta as JsonObject);
+    });
+
+  it('a rate-limit side or descriptor the data plane does not know', () => {
+    expect(rejection(CLUSTER, clusterMeta((m) => (m.rateLimit.side = 'both')))).toMatch(
+      /Cluster "outbound\|9080\|\|reviews": metadata.filter_metadata.enmesh.rateLimit.side: unsupported value both/,
+    );
+    expect(rejection(CLUSTER, clusterMeta((m) => (m.rateLimit.descriptors[1].by = 'cookie')))).toMatch(/rateLimit.descriptors\[1\].by: unsupported value cookie/);
+    expect(rejection(CLUSTER, clusterMeta((m) => delete m.rateLimit.descriptors[0].header))).toMatch(/descriptors\[0\].header: required when by is header/);
+    expect(rejection(CLUSTER, clusterMeta((m) => (m.rateLimit.descriptors[3].requestsPerSecond = 0)))).toMatch(/descriptors\[3\].requestsPerSecond: must be a positive number/);
+  });
+
+  it('a circuit breaker or adaptive limit missing a field or out of range', () => {
+    expect(rejection(CLUSTER, clusterMeta((m) => delete m.circuitBreaker.windowMs))).toMatch(/circuitBreaker.windowMs: must be a positive number/);
+    expect(rejection(CLUSTER, clusterMeta((m) => (m.circuitBreaker.errorThresholdPercent = 150)))).toMatch(/circuitBreaker.errorThresholdPercent: 150 is not a percentage/);
+    const adaptive = { dryRun: false, initialLimit: 500, minLimit: 1, maxLimit: 100, intervalMs: 250, tolerance: 1.5, maxEventLoopDelayMs: 0 };
+    expect(rejection(CLUSTER, clusterMeta((m) => (m.adaptiveConcurrency = adaptive)))).toMatch(/adaptiveConcurrency.initialLimit: is outside minLimit..maxLimit/);
+  });
+
+  it('a panic threshold over 100 % and a hedge percentile of 0', () => {
+    const panic = edited(CLUSTER, 'outbound|9080||reviews', (c) => (c.common_lb_config.healthy_panic_threshold.value = 101));
+    expect(rejection(CLUSTER, panic)).toMatch(/common_lb_config.healthy_panic_threshold: 101 is not a percentage/);
+    const hedge = edited(ROUTE_CONFIGURATION, 'reviews', (rc) => {
+      const r = rc.virtual_hosts[0].routes[1];
+      const meta = JSON.parse(JSON.stringify(readEnmeshMetadata(r.metadata))) as Record<string, any>;
+      meta.hedge.percentile = 0;
+      r.metadata = enmeshMetadata(meta as JsonObject);
+    });
+    expect(rejection(ROUTE_CONFIGURATION, hedge)).toMatch(/metadata.filter_metadata.enmesh.hedge.percentile: 0 is not a percentile/);
   });
 });
 

@@ -189,7 +189,10 @@ function hedgePolicy(a: Obj, retries: RetryPolicyModel | undefined, meta: JsonOb
     const maxAttempts = metaNumber(m, 'maxAttempts', where, path);
     if (delayMs === undefined || delayMs < 0) invalid(where, `${path}.delayMs`, 'must be a number >= 0');
     if (maxAttempts === undefined || maxAttempts < 1) invalid(where, `${path}.maxAttempts`, 'must be a number >= 1');
-    return { delayMs, maxAttempts };
+    const percentile = metaNumber(m, 'percentile', where, path);
+    if (percentile === undefined) return { delayMs, maxAttempts };
+    if (!(percentile > 0 && percentile <= 100)) invalid(where, `${path}.percentile`, `${percentile} is not a percentile (over 0, at most 100)`);
+    return { delayMs, maxAttempts, percentile };
   }
   // Plain xDS hedging: a new attempt each time a try's timeout fires, up to the retry count.
   const hp = a.hedge_policy as Obj | undefined;
@@ -356,5 +359,7 @@ function decodeFault(f: Obj, where: Where, at: string): FaultPolicyModel {
     invalid(where, `${at}.headers`, 'only one present_match header is supported');
   }
   if (headers.length === 1) out.header = String(headers[0].name).toLowerCase();
+  const maxActive = wrapped(f.max_active_faults);
+  if (maxActive !== undefined) out.maxActive = maxActive;
   return out;
 }

@@ -3,6 +3,8 @@
  * a model is joining them, not interpreting xDS again. Each carries a `kind`.
  */
 import type {
+  AdaptiveConcurrencyModel,
+  CircuitBreakerModel,
   ConnectionPoolModel,
   EndpointModel,
   HashOn,
@@ -64,6 +66,8 @@ export interface DecodedCluster {
   readonly connectionPool?: ConnectionPoolModel;
   readonly outlierDetection?: OutlierDetectionModel;
   readonly rateLimit?: RateLimitModel;
+  readonly circuitBreaker?: CircuitBreakerModel;
+  readonly adaptiveConcurrency?: AdaptiveConcurrencyModel;
   readonly retryBudget?: RetryBudgetModel;
   /** A subset cluster's labels. */
   readonly labels?: Labels;

@@ -64,11 +64,19 @@ export function translateClusters(
   const breakers = circuitBreakers(service, budget);
   if (breakers !== undefined) shared.circuit_breakers = breakers;
   if (service.outlierDetection !== undefined) shared.outlier_detection = outlierDetection(service.outlierDetection);
+  const panic = service.outlierDetection?.panicThresholdPercent;
+  // Envoy's panic threshold (default 50 %, as the model's) covers ejected endpoints too.
+  if (panic !== undefined) shared.common_lb_config = { healthy_panic_threshold: { value: panic } };
   if (options.loadReporting !== false) shared.lrs_server = { self: {} };
 
   const sharedMetadata: Record<string, unknown> = {
     lb: service.loadBalancer === 'peak-ewma' ? 'peak-ewma' : undefined,
+    // The local_ratelimit filter cannot say who enforces a limit, nor key buckets by source service or route.
     rateLimit: service.rateLimit && { ...service.rateLimit },
+    // No xDS counterpart: Envoy's circuit_breakers are concurrency caps, not error-rate breakers.
+    circuitBreaker: service.circuitBreaker && { ...service.circuitBreaker },
+    // Envoy's adaptive_concurrency filter has no dry run, tolerance or event-loop signal.
+    adaptiveConcurrency: service.adaptiveConcurrency && { ...service.adaptiveConcurrency },
     // Envoy's min_retry_concurrency is not a rate; keep the model's number exact.
     retryBudgetMinPerSecond: budget?.minPerSecond,
     // hashOn normally travels in each route's hash_policy; without a forwarding route it needs a home.
@@ -141,6 +149,8 @@ function outlierDetection(o: NonNullable<ServiceModel['outlierDetection']>): Mes
 function reportIgnored(service: ServiceModel, budget: RetryBudgetModel | undefined, degradations: Degradations): void {
   const ignored: string[] = [];
   if (service.rateLimit !== undefined) ignored.push('rateLimit');
+  if (service.circuitBreaker !== undefined) ignored.push('circuitBreaker');
+  if (service.adaptiveConcurrency !== undefined) ignored.push('adaptiveConcurrency');
   const outlier = service.outlierDetection;
   if (outlier !== undefined && outlier.successRate === undefined) {
     ignored.push('outlierDetection (gRPC ejects on success rate and failure percentage only; add successRate)');

@@ -76,7 +76,8 @@ export function translateRouteAction(
 
   if (route.hedge !== undefined) {
     action.hedge_policy = { initial_requests: { value: 1 }, hedge_on_per_try_timeout: true };
-    metadata.hedge = { delayMs: route.hedge.delayMs, maxAttempts: route.hedge.maxAttempts };
+    const { delayMs, maxAttempts, percentile } = route.hedge;
+    metadata.hedge = { delayMs, maxAttempts, percentile };
     if (grpcClient) ignored.push('hedge');
   }
 

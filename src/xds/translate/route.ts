@@ -101,6 +101,7 @@ function httpFault(fault: FaultPolicyModel, protocol: ServiceModel['protocol']):
     out.abort = { ...code, percentage: fractionOf(percent) };
   }
   if (fault.header !== undefined) out.headers = [{ name: fault.header, present_match: true }];
+  if (fault.maxActive !== undefined) out.max_active_faults = { value: fault.maxActive };
   return out;
 }
 

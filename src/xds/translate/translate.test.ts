@@ -135,7 +135,7 @@ describe('translateModel for enmesh clients', () => {
     ]);
     // This route's retry budget differs from the one its service's clusters carry (its first route's).
     expect(readEnmeshMetadata(route(tr, 'reviews', 'default').metadata)).toEqual({
-      hedge: { delayMs: 50, maxAttempts: 2 },
+      hedge: { delayMs: 50, maxAttempts: 2, percentile: 95 },
       retryBudget: { percent: 20, minPerSecond: 10 },
     });
 
@@ -162,6 +162,7 @@ describe('translateModel for enmesh clients', () => {
     });
     const grpcAbort = fromAny<Obj>(route(tr, 'ratings', 'get').typed_per_filter_config['envoy.filters.http.fault']);
     expect(grpcAbort.abort).toMatchObject({ grpc_status: 14, error_type: 'grpc_status' });
+    expect(grpcAbort.max_active_faults).toEqual({ value: 3 });
   });
 
   it('maps header mutations, redirects and direct responses', () => {
@@ -218,16 +219,42 @@ describe('translateModel for enmesh clients', () => {
       interval: { seconds: '10' },
       base_ejection_time: { seconds: '30' },
       max_ejection_percent: { value: 50 },
+      max_ejection_time: { seconds: '120' },
       enforcing_success_rate: { value: 0 },
       consecutive_gateway_failure: { value: 3 },
       enforcing_consecutive_gateway_failure: { value: 100 },
       split_external_local_origin_errors: true,
       consecutive_local_origin_failure: { value: 4 },
     });
+    expect(c.common_lb_config).toEqual({ healthy_panic_threshold: { value: 30 } });
     expect(readEnmeshMetadata(c.metadata)).toEqual({
       labels: { version: 'v1' },
-      rateLimit: { requestsPerSecond: 100, burst: 20, scope: 'local' },
+      rateLimit: {
+        requestsPerSecond: 100,
+        burst: 20,
+        scope: 'local',
+        side: 'server',
+        descriptors: [
+          { by: 'header', header: 'x-tenant', value: 'acme', requestsPerSecond: 5, burst: 1 },
+          { by: 'source-service', requestsPerSecond: 10, burst: 2 },
+          { by: 'path', value: '/api/bulk', requestsPerSecond: 0.5, burst: 0 },
+          { by: 'route', requestsPerSecond: 50, burst: 5 },
+        ],
+      },
+      circuitBreaker: { errorThresholdPercent: 50, volumeThreshold: 20, windowMs: 10_000, resetTimeoutMs: 30_000, halfOpenRequests: 2 },
       retryBudgetMinPerSecond: 1,
+    });
+    const ratings = resource(tr, CLUSTER, 'outbound|50051||ratings');
+    // A threshold of 0 (never panic) is said explicitly: absent means Envoy's 50.
+    expect(ratings.common_lb_config).toEqual({ healthy_panic_threshold: { value: 0 } });
+    expect(readEnmeshMetadata(ratings.metadata)?.adaptiveConcurrency).toEqual({
+      dryRun: true,
+      initialLimit: 20,
+      minLimit: 2,
+      maxLimit: 200,
+      intervalMs: 250,
+      tolerance: 1.5,
+      maxEventLoopDelayMs: 100,
     });
     expect(resource(tr, CLUSTER, 'outbound|50051||ratings')).toMatchObject({ lb_policy: 'RING_HASH', ring_hash_lb_config: {} });
     const details = resource(tr, CLUSTER, 'outbound|8080||details');
@@ -273,8 +300,8 @@ describe('translateModel for grpc-xds clients', () => {
       'service reviews route "default": fault injection limited to requests with header x-fault is not supported by grpc-xds clients; fault omitted',
       'service reviews route "default": retry conditions (5xx, reset, connect-failure, retriable-status-codes), per-try timeout, hedge, mirror, header mutations not applied by grpc-xds clients',
       'service reviews: loadBalancer least-request served as ROUND_ROBIN to grpc-xds clients',
-      'service reviews: rateLimit, outlierDetection (gRPC ejects on success rate and failure percentage only; add successRate), connectionPool limits other than maxRequests, retry budget not applied by grpc-xds clients',
-      'service ratings: retry budget not applied by grpc-xds clients',
+      'service reviews: rateLimit, circuitBreaker, outlierDetection (gRPC ejects on success rate and failure percentage only; add successRate), connectionPool limits other than maxRequests, retry budget not applied by grpc-xds clients',
+      'service ratings: adaptiveConcurrency, outlierDetection consecutive-failure ejection and panicThreshold (gRPC applies only successRate), retry budget not applied by grpc-xds clients',
       'service details route "old-docs": redirect routes are not supported by grpc-xds clients; route omitted',
       'service details route "moved": redirect routes are not supported by grpc-xds clients; route omitted',
       'service details route "health": directResponse routes are not supported by grpc-xds clients; route omitted',
