@@ -80,6 +80,7 @@ function assembleService(listener: DecodedListener, r: DecodedResources): Servic
   if (main?.rateLimit !== undefined) service.rateLimit = main.rateLimit;
   if (main?.circuitBreaker !== undefined) service.circuitBreaker = main.circuitBreaker;
   if (main?.adaptiveConcurrency !== undefined) service.adaptiveConcurrency = main.adaptiveConcurrency;
+  if (main?.inboundFault !== undefined) service.inboundFault = main.inboundFault;
   return service;
 }
 

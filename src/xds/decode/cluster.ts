@@ -3,6 +3,7 @@ import {
   DEFAULT_RETRY_BUDGET,
   type AdaptiveConcurrencyModel,
   type CircuitBreakerModel,
+  type FaultPolicyModel,
   type ConnectionPoolModel,
   type HashOn,
   type LoadBalancerKind,
@@ -95,6 +96,8 @@ export function decodeCluster(msg: Obj, where: Where): DecodedCluster {
   if (circuitBreaker !== undefined) out.circuitBreaker = circuitBreaker;
   const adaptive = adaptiveConcurrencyOf(meta, where);
   if (adaptive !== undefined) out.adaptiveConcurrency = adaptive;
+  const inboundFault = inboundFaultOf(meta, where);
+  if (inboundFault !== undefined) out.inboundFault = inboundFault;
   const labels = metaLabels(meta, 'labels', where, METADATA_PATH);
   if (labels !== undefined) out.labels = labels;
   const hashOn = hashOnOf(meta, where);
@@ -192,6 +195,25 @@ function circuitBreakerOf(meta: JsonObject | undefined, where: Where): CircuitBr
     resetTimeoutMs: positive(m, 'resetTimeoutMs', where, path),
     halfOpenRequests: positive(m, 'halfOpenRequests', where, path),
   };
+}
+
+function inboundFaultOf(meta: JsonObject | undefined, where: Where): FaultPolicyModel | undefined {
+  const m = metaObject(meta, 'inboundFault', where, METADATA_PATH);
+  if (m === undefined) return undefined;
+  const path = `${METADATA_PATH}.inboundFault`;
+  const out: { delay?: FaultPolicyModel['delay']; abort?: FaultPolicyModel['abort']; header?: string; maxActive?: number } = {};
+  const d = m.delay as JsonObject | undefined;
+  if (d !== undefined) out.delay = { percent: percent(required(d, 'percent', where, `${path}.delay`), where, `${path}.delay.percent`), durationMs: positive(d, 'durationMs', where, `${path}.delay`) };
+  const a = m.abort as JsonObject | undefined;
+  if (a !== undefined) {
+    const status = required(a, 'status', where, `${path}.abort`);
+    if (!Number.isInteger(status) || status < 100 || status > 599) invalid(where, `${path}.abort.status`, `expected an HTTP status, got ${status}`);
+    out.abort = { percent: percent(required(a, 'percent', where, `${path}.abort`), where, `${path}.abort.percent`), status };
+  }
+  if (out.delay === undefined && out.abort === undefined) invalid(where, path, 'needs delay, abort or both');
+  if (typeof m.header === 'string') out.header = m.header;
+  if (m.maxActive !== undefined) out.maxActive = positive(m, 'maxActive', where, path);
+  return out;
 }
 
 function adaptiveConcurrencyOf(meta: JsonObject | undefined, where: Where): AdaptiveConcurrencyModel | undefined {

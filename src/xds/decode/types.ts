@@ -4,6 +4,7 @@
  */
 import type {
   AdaptiveConcurrencyModel,
+  FaultPolicyModel,
   CircuitBreakerModel,
   ConnectionPoolModel,
   EndpointModel,
@@ -68,6 +69,7 @@ export interface DecodedCluster {
   readonly rateLimit?: RateLimitModel;
   readonly circuitBreaker?: CircuitBreakerModel;
   readonly adaptiveConcurrency?: AdaptiveConcurrencyModel;
+  readonly inboundFault?: FaultPolicyModel;
   readonly retryBudget?: RetryBudgetModel;
   /** A subset cluster's labels. */
   readonly labels?: Labels;

@@ -77,6 +77,8 @@ export function translateClusters(
     circuitBreaker: service.circuitBreaker && { ...service.circuitBreaker },
     // Envoy's adaptive_concurrency filter has no dry run, tolerance or event-loop signal.
     adaptiveConcurrency: service.adaptiveConcurrency && { ...service.adaptiveConcurrency },
+    // Faults for the service's own inbound requests: Envoy's fault filter is per route, client side.
+    inboundFault: service.inboundFault && JSON.parse(JSON.stringify(service.inboundFault)),
     // Envoy's min_retry_concurrency is not a rate; keep the model's number exact.
     retryBudgetMinPerSecond: budget?.minPerSecond,
     // hashOn normally travels in each route's hash_policy; without a forwarding route it needs a home.
