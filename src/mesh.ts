@@ -110,6 +110,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.#telemetry = telemetry;
     this.#runtime.metrics = telemetry.metrics;
     this.#runtime.accessLog = telemetry.accessLog;
+    const sync = setInterval(() => this.#runtime.syncPolicyMetrics(), 1000);
+    sync.unref();
+    this.#cleanups.push(() => clearInterval(sync));
     const tracing = telemetry.tracing;
     if (tracing !== undefined) {
       this.#runtime.tracing = tracing;
@@ -137,6 +140,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   /** Prometheus text of this process's metrics (Istio-standard and `enmesh_*`), for your own endpoint. */
   async metrics(): Promise<string> {
+    this.#runtime.syncPolicyMetrics();
     return (await this.#telemetry?.metrics.registry.metrics()) ?? '';
   }
 

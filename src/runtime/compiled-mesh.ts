@@ -139,6 +139,11 @@ export class CompiledMesh {
     return out;
   }
 
+  /** Every destination service's policies (for metrics). */
+  allPolicies(): ReadonlyMap<string, ClusterPolicies> {
+    return this.#policies;
+  }
+
   /** Breaker, limits and outlier detection of a destination service; undefined when it has none. */
   policiesFor(service: string): ClusterPolicies | undefined {
     return this.#policies.get(service);

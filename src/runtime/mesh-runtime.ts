@@ -123,6 +123,40 @@ export class MeshRuntime {
     this.metrics?.enmesh.faultsInjected.inc({ destination_service: service, route, kind });
   }
 
+  /**
+   * Breaker transitions and ejections happen inside the policies; once a
+   * second their counts and current state are copied into the enmesh_*
+   * metrics (cheaper than touching labelled metrics on the request path).
+   */
+  syncPolicyMetrics(): void {
+    const enmesh = this.metrics?.enmesh;
+    const compiled = this.compiled;
+    if (enmesh === undefined || compiled === undefined) return;
+    for (const [service, p] of compiled.allPolicies()) {
+      const labels = { destination_service: service };
+      const b = p.breaker;
+      if (b !== undefined) {
+        const c = b.counters;
+        const add = (state: string, now: number, key: 'opened' | 'halfOpened' | 'closed'): void => {
+          if (now > p.exported[key]) enmesh.breakerStateChanges.inc({ ...labels, state }, now - p.exported[key]);
+          p.exported[key] = now;
+        };
+        add('open', c.opened, 'opened');
+        add('half_open', c.halfOpened, 'halfOpened');
+        add('closed', c.closed, 'closed');
+        enmesh.breakersOpen.set(labels, b.state === 'open' ? 1 : 0);
+      }
+      const o = p.outlier;
+      if (o !== undefined) {
+        const c = o.counters;
+        const total = c.ejectedConsecutive5xx + c.ejectedConsecutiveGateway + c.ejectedConsecutiveLocalOrigin + c.ejectedSuccessRate;
+        if (total > p.exported.ejections) enmesh.ejections.inc(labels, total - p.exported.ejections);
+        p.exported.ejections = total;
+        enmesh.ejectedEndpoints.set(labels, o.ejectedCount);
+      }
+    }
+  }
+
   /** The live state of every policy, for operators (open breakers, ejected endpoints, tokens...). */
   policyState(): Record<string, unknown> {
     const out: Record<string, unknown> = { services: this.compiled?.policyState() ?? {} };

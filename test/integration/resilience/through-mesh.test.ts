@@ -244,5 +244,8 @@ describe('state and decisions for operators', () => {
     expect(text).toMatch(/enmesh_retries_total\{destination_service="ejecting",route="[^"]+"\} \d+/);
     expect(text).toMatch(/enmesh_faults_injected_total\{destination_service="faulty",route="abort",kind="abort"\} \d+/);
     expect(text).toMatch(/enmesh_rate_limited_total\{destination_service="limited",scope="local"\} \d+/);
+    expect(text).toMatch(/enmesh_outlier_ejections_total\{destination_service="ejecting"\} [1-9]/);
+    expect(text).toMatch(/enmesh_outlier_ejected_endpoints\{destination_service="ejecting"\} 1/);
+    expect(text).toMatch(/enmesh_circuit_breaker_state_changes_total\{destination_service="breaking",state="open"\} [1-9]/);
   });
 });
