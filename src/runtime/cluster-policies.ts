@@ -61,7 +61,7 @@ export class ClusterPolicies {
   }
 
   /** Counters already exported as metrics, so each sync adds only what is new. */
-  readonly exported = { opened: 0, halfOpened: 0, closed: 0, ejections: 0 };
+  readonly exported = { opened: 0, halfOpened: 0, closed: 0, ejections: 0, fallbacks: 0 };
 
   get active(): boolean {
     return this.concurrency !== undefined || this.breaker !== undefined || this.outlier !== undefined || this.limiter !== undefined;

@@ -154,6 +154,12 @@ export class MeshRuntime {
         p.exported.ejections = total;
         enmesh.ejectedEndpoints.set(labels, o.ejectedCount);
       }
+      const rl = p.limiter?.snapshot?.() as { counters?: { fallbacks?: number } } | undefined;
+      const fallbacks = rl?.counters?.fallbacks;
+      if (fallbacks !== undefined) {
+        if (fallbacks > p.exported.fallbacks) enmesh.rateLimitFallbacks.inc(labels, fallbacks - p.exported.fallbacks);
+        p.exported.fallbacks = fallbacks;
+      }
     }
   }
 

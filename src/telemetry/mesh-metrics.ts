@@ -29,6 +29,8 @@ export interface EnmeshMetrics {
   readonly ejectedEndpoints: Gauge<'destination_service'>;
   /** `enmesh_rate_limited_total{destination_service, scope}`: requests refused by a rate limit (scope local|global). */
   readonly rateLimited: Counter<'destination_service' | 'scope'>;
+  /** `enmesh_rate_limit_fallbacks_total{destination_service}`: global-limit decisions taken locally because Redis failed or timed out. */
+  readonly rateLimitFallbacks: Counter<'destination_service'>;
   /** `enmesh_faults_injected_total{destination_service, route, kind}`: faults injected (kind delay|abort). */
   readonly faultsInjected: Counter<'destination_service' | 'route' | 'kind'>;
   /** `enmesh_authz_denials_total{destination_service, policy, dry_run}`: requests denied (or, dry_run="true", that would have been). */
@@ -68,6 +70,7 @@ export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
     ejections: counter('enmesh_outlier_ejections_total', 'Endpoints ejected by outlier detection.', ['destination_service']),
     ejectedEndpoints: gauge('enmesh_outlier_ejected_endpoints', 'Endpoints currently ejected by outlier detection.', ['destination_service']),
     rateLimited: counter('enmesh_rate_limited_total', 'Requests refused by a rate limit.', ['destination_service', 'scope']),
+    rateLimitFallbacks: counter('enmesh_rate_limit_fallbacks_total', 'Global rate-limit decisions taken locally because Redis failed or timed out.', ['destination_service']),
     faultsInjected: counter('enmesh_faults_injected_total', 'Faults injected, by kind (delay, abort).', ['destination_service', 'route', 'kind']),
     authzDenials: counter('enmesh_authz_denials_total', 'Requests denied by authorization policy (dry_run="true": would have been).', ['destination_service', 'policy', 'dry_run']),
     certExpirySeconds: gauge('enmesh_cert_expiry_seconds', 'Seconds until the workload certificate expires.', ['principal']),

@@ -71,7 +71,8 @@ services:
     const during = await burst(30);
     expect(performance.now() - started).toBeLessThan(3000); // decided at once, not blocked on Redis
     const fallbackAdmitted = during.filter((s) => s === 200).length;
-    expect(counters().fallbacks).toBeGreaterThan(before.fallbacks); // the outage is counted
+    expect(counters().fallbacks).toBeGreaterThan(before.fallbacks); // the outage is counted...
+    expect(await mesh.metrics()).toMatch(/enmesh_rate_limit_fallbacks_total\{destination_service="api"\} [1-9]/); // ...and exported
     expect(fallbackAdmitted).toBeGreaterThan(0);
     expect(fallbackAdmitted).toBeLessThanOrEqual(12);
   });
