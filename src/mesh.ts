@@ -123,6 +123,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.#cleanups.push(() => telemetry.close());
   }
 
+  /** @internal control-plane mode: count per-locality load for LRS reports. */
+  enableLoadReporting(): void {
+    this.#runtime.load = this.#telemetry?.load;
+  }
+
   /** @internal this process's telemetry (metrics registry, tracing, load store). */
   telemetry(): Telemetry | undefined {
     return this.#telemetry;

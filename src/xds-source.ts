@@ -8,10 +8,12 @@ import type { Mesh } from './mesh.ts';
 import type { InitOptions } from './init-options.ts';
 
 export async function startXdsSource(mesh: Mesh, addresses: readonly string[], options: InitOptions): Promise<void> {
-  const [{ XdsClient }, { registerGrpcXds }, { parseControlPlaneServers }] = await Promise.all([
+  const [{ XdsClient }, { registerGrpcXds }, { parseControlPlaneServers }, { LoadReportClient }, { buildNode }] = await Promise.all([
     import('./xds/client/ads-client.ts'),
     import('./xds/grpc-bootstrap.ts'),
     import('./xds/client/env.ts'),
+    import('./telemetry/load-reporter.ts'),
+    import('./xds/client/node.ts'),
   ]);
   const servers = parseControlPlaneServers(addresses.join(','), 'controlPlane');
   const svc = options.service;
@@ -30,4 +32,19 @@ export async function startXdsSource(mesh: Mesh, addresses: readonly string[], o
   mesh.onClose(() => client.close());
   if (options.hooks?.grpc !== false) registerGrpcXds({ servers, nodeId: `${nodeId}~grpc`, zone });
   client.start();
+
+  // Load reports (LRS) to the control plane: per cluster and locality, for its live per-service view.
+  const store = mesh.telemetry()?.load;
+  if (store !== undefined) {
+    mesh.enableLoadReporting();
+    const lrs = new LoadReportClient({
+      server: servers[0]!,
+      node: buildNode({ id: nodeId, cluster: svc?.name ?? '', user_agent_name: 'enmesh', zone }, undefined, false),
+      store,
+    });
+    // Control-plane trouble is already reported by the ADS stream; a lost report is not worth a second warning.
+    lrs.on('warning', () => {});
+    lrs.start();
+    mesh.onClose(() => lrs.close());
+  }
 }

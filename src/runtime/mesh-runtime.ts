@@ -17,6 +17,7 @@ import type { EndpointState } from '../cluster/types.ts';
 import type { MeshMetrics } from '../telemetry/metrics.ts';
 import type { MeshTracing } from '../telemetry/tracing.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
+import type { LoadStore, LocalityLoad } from '../telemetry/load-stats.ts';
 import type { PeerStats } from '../telemetry/istio-metrics.ts';
 
 export interface RuntimeOptions {
@@ -54,6 +55,21 @@ export class MeshRuntime {
   metrics: MeshMetrics | undefined;
   /** Tracing, when init() was asked for it. */
   tracing: MeshTracing | undefined;
+  /** Per-locality load counters reported to the control plane (LRS); set in control-plane mode. */
+  load: LoadStore | undefined;
+  readonly #localityLoads = new WeakMap<EndpointState, Map<string, LocalityLoad>>();
+
+  /** The load counters of an endpoint's locality in a cluster (cached per endpoint). */
+  localityLoad(ep: EndpointState, cluster: string): LocalityLoad | undefined {
+    const store = this.load;
+    if (store === undefined) return undefined;
+    let byCluster = this.#localityLoads.get(ep);
+    if (byCluster === undefined) this.#localityLoads.set(ep, (byCluster = new Map()));
+    let load = byCluster.get(cluster);
+    if (load === undefined) byCluster.set(cluster, (load = store.locality(cluster, ep.endpoint.zone === '' ? {} : { zone: ep.endpoint.zone })));
+    return load;
+  }
+
   /** Access log, when init() was asked for one. */
   accessLog: AccessLog | undefined;
   /** Starts the server span of an inbound request, when tracing is on. */

@@ -112,6 +112,8 @@ class AttemptHandler implements Handler {
   outcome: Outcome | undefined = undefined;
   /** Status of the response headers (0 until they come). */
   status = 0;
+  /** Load-report counters of the endpoint's locality (control-plane mode). */
+  load: import('../telemetry/load-stats.ts').LocalityLoad | undefined = undefined;
   span: AttemptSpan | undefined = undefined;
   perTryTimer: NodeJS.Timeout | undefined;
 
@@ -436,6 +438,10 @@ export class OutboundCall implements RequestView, SlotWaiter {
     this.#live++;
     this.#hedged?.push(attempt);
     this.runtime.feedback.onStart(ep);
+    if (this.runtime.load !== undefined) {
+      attempt.load = this.runtime.localityLoad(ep, clusterName(this.#backend.service, this.svc.service.port, this.#backend.subset));
+      attempt.load?.start();
+    }
 
     const headers = this.headers;
     const timeoutHeader = outboundTimeoutHeader(this.#deadline, now);
@@ -577,6 +583,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     attempt.settled = true;
     this.#live--;
     attempt.span?.end(attempt.status, undefined, err);
+    attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, performance.now() - attempt.startedAt);
     clearTimeout(attempt.perTryTimer);
     this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
