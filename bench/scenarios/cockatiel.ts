@@ -20,7 +20,7 @@ import {
 import { init } from 'enmesh';
 import { closedLoop, median, spreadPercent, type RoundResult } from '../lib/measure.ts';
 import type { Upstream } from '../lib/upstream.ts';
-import { resilientMeshYaml } from '../lib/resilient-mesh-config.ts';
+import { benchMeshYaml } from '../lib/mesh-config.ts';
 
 export interface CockatielResult {
   readonly raw: RoundResult[];
@@ -41,7 +41,7 @@ type Send = () => Promise<void>;
 export async function cockatielScenario(upstream: Upstream, opts: { rounds: number; requests: number; concurrency: number }): Promise<CockatielResult> {
   const dir = await mkdtemp(join(tmpdir(), 'enmesh-bench-'));
   const file = join(dir, 'mesh.yaml');
-  await writeFile(file, resilientMeshYaml(`127.0.0.1:${upstream.port}`));
+  await writeFile(file, benchMeshYaml(`127.0.0.1:${upstream.port}`, { resilience: true }));
   const mesh = await init({ config: file, hooks: { undici: false, http: false }, watch: false });
   const rawAgent = new Agent({ connections: opts.concurrency });
   const cockatielAgent = new Agent({ connections: opts.concurrency });

@@ -11,10 +11,8 @@ import { startRatingsBackend } from '../../helpers/grpc-xds/server.ts';
 import type { RatingsBackend } from '../../helpers/grpc-xds/server.ts';
 import { spawnXdsClient } from '../../helpers/grpc-xds/spawn-client.ts';
 import type { CallLine, XdsClientOptions, XdsClientRun } from '../../helpers/grpc-xds/spawn-client.ts';
-import { startHarness, until } from './harness.ts';
+import { clientView as viewOf, expectEveryTypeAcked, startHarness, until } from './harness.ts';
 import type { Harness } from './harness.ts';
-import type { ClientView } from '../../../src/control-plane/client-registry.ts';
-import { ADS_TYPE_ORDER } from '../../../src/xds/type-urls.ts';
 
 let v1: RatingsBackend;
 let v2: RatingsBackend;
@@ -29,22 +27,6 @@ function client(nodeId: string, calls: number, options: Omit<XdsClientOptions, '
   const run = spawnXdsClient({ xdsPort: h.cp.xdsPort, nodeId, calls, ...options });
   runs.push(run);
   return run;
-}
-
-async function clientView(nodeId: string): Promise<ClientView> {
-  const { clients } = await h.admin<{ clients: ClientView[] }>('/api/v1/clients');
-  const view = clients.find((c) => c.nodeId === nodeId);
-  if (view === undefined) throw new Error(`no client ${nodeId} in ${JSON.stringify(clients.map((c) => c.nodeId))}`);
-  return view;
-}
-
-function expectEveryTypeAcked(view: ClientView): void {
-  for (const typeUrl of ADS_TYPE_ORDER) {
-    const t = view.types[typeUrl];
-    expect(t, typeUrl).toBeDefined();
-    expect(t!.lastNack, `${typeUrl} NACKed`).toBeNull();
-    expect(t!.ackedVersion, `${typeUrl} never ACKed`).not.toBe('');
-  }
 }
 
 const codes = (lines: readonly CallLine[]): number[] => lines.map((l) => l.code);
@@ -73,7 +55,7 @@ describe('grpc-js-xds applies route features', () => {
     const get = client('method-get', 40, { intervalMs: 25 });
     const list = client('method-list', 40, { method: 'List', intervalMs: 25 });
     await get.waitFor((l) => l.length >= 5, 15_000);
-    expectEveryTypeAcked(await clientView('method-get'));
+    expectEveryTypeAcked(await viewOf(h, 'method-get'));
     const [getLines, listLines] = await Promise.all([get.done, list.done]);
     expect(backends(getLines)).toEqual(Array(40).fill('v1'));
     expect(backends(listLines)).toEqual(Array(40).fill('v2'));
@@ -145,7 +127,7 @@ describe('grpc-js-xds applies cluster features', () => {
     const badBefore = bad.calls;
     const run = client('outlier-success-rate', 1500, { intervalMs: 2 });
     await run.waitFor((l) => l.length >= 20, 15_000);
-    const view = await clientView('outlier-success-rate');
+    const view = await viewOf(h, 'outlier-success-rate');
     expectEveryTypeAcked(view);
     expect(view.degradations.some((d) => d.includes('consecutive-failure ejection'))).toBe(true);
     // Ejected: 40 successes in a row (each had even odds of reaching `bad` before).
@@ -167,7 +149,7 @@ describe('grpc-js-xds applies cluster features', () => {
     await h.apply(withOutlier('{ consecutive5xx: 2, interval: 300ms, baseEjectionTime: 30s, maxEjectionPercent: 50 }'));
     const run = client('outlier-consecutive', 1500, { intervalMs: 2 });
     await run.waitFor((l) => l.length >= 20, 15_000);
-    const view = await clientView('outlier-consecutive');
+    const view = await viewOf(h, 'outlier-consecutive');
     expectEveryTypeAcked(view);
     expect(view.degradations.some((d) => d.includes('outlierDetection (gRPC ejects on success rate'))).toBe(true);
     // Several intervals pass; round-robin still sends every other call to the broken backend.

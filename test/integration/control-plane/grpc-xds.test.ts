@@ -8,10 +8,8 @@ import { startRatingsBackend } from '../../helpers/grpc-xds/server.ts';
 import type { RatingsBackend } from '../../helpers/grpc-xds/server.ts';
 import { spawnXdsClient } from '../../helpers/grpc-xds/spawn-client.ts';
 import type { CallLine, XdsClientRun } from '../../helpers/grpc-xds/spawn-client.ts';
-import { startHarness } from './harness.ts';
+import { clientView as viewOf, expectEveryTypeAcked, startHarness } from './harness.ts';
 import type { Harness } from './harness.ts';
-import type { ClientView } from '../../../src/control-plane/client-registry.ts';
-import { ADS_TYPE_ORDER } from '../../../src/xds/type-urls.ts';
 
 let v1: RatingsBackend;
 let v2: RatingsBackend;
@@ -25,24 +23,6 @@ function client(nodeId: string, calls: number, options: { intervalMs?: number; h
   const run = spawnXdsClient({ xdsPort: h.cp.xdsPort, nodeId, calls, ...options });
   runs.push(run);
   return run;
-}
-
-/** The registry's view of a connected client, by node id. */
-async function clientView(nodeId: string): Promise<ClientView> {
-  const { clients } = await h.admin<{ clients: ClientView[] }>('/api/v1/clients');
-  const view = clients.find((c) => c.nodeId === nodeId);
-  if (view === undefined) throw new Error(`no client ${nodeId} in ${JSON.stringify(clients.map((c) => c.nodeId))}`);
-  return view;
-}
-
-function expectEveryTypeAcked(view: ClientView): void {
-  for (const typeUrl of ADS_TYPE_ORDER) {
-    const t = view.types[typeUrl];
-    expect(t, typeUrl).toBeDefined();
-    expect(t!.lastNack, `${typeUrl} NACKed`).toBeNull();
-    expect(t!.nacks).toBe(0);
-    expect(t!.ackedVersion, `${typeUrl} never ACKed`).not.toBe('');
-  }
 }
 
 const ok = (lines: readonly CallLine[]): number => lines.filter((l) => l.code === 0).length;
@@ -66,7 +46,7 @@ describe('control plane → grpc-js-xds', () => {
     await h.apply(ratings(80, 20));
     const run = client('split', 500);
     await run.waitFor((l) => l.length >= 20, 15_000);
-    expectEveryTypeAcked(await clientView('split'));
+    expectEveryTypeAcked(await viewOf(h, 'split'));
     const lines = await run.done;
     expect(lines).toHaveLength(500);
     expect(ok(lines)).toBe(500);
@@ -123,7 +103,7 @@ describe('control plane → grpc-js-xds', () => {
     await h.apply(meshFixture('ratings-ring-hash.yaml', { v1: v1.port, v2: v2.port }));
     const run = client('ring-hash', 200, { intervalMs: 2, headers: { 'x-user': 'alice' } });
     await run.waitFor((l) => l.length >= 20, 15_000);
-    expectEveryTypeAcked(await clientView('ring-hash'));
+    expectEveryTypeAcked(await viewOf(h, 'ring-hash'));
     run.stop();
     const lines = await run.done;
     expect(ok(lines)).toBe(lines.length);
@@ -134,7 +114,7 @@ describe('control plane → grpc-js-xds', () => {
     await h.apply(ratings(1, 1, 'least-request'));
     const run = client('least-request', 200, { intervalMs: 2 });
     await run.waitFor((l) => l.length >= 20, 15_000);
-    const view = await clientView('least-request');
+    const view = await viewOf(h, 'least-request');
     expectEveryTypeAcked(view);
     expect(view.profile).toBe('grpc-xds');
     expect(view.degradations.some((d) => d.includes('least-request') && d.includes('ROUND_ROBIN'))).toBe(true);

@@ -4,6 +4,9 @@ import { silentLogger } from '../../../src/control-plane/log.ts';
 import { startControlPlane } from '../../../src/control-plane/server.ts';
 import type { ControlPlane, ControlPlaneOptions } from '../../../src/control-plane/server.ts';
 import { createMeshFile } from '../../helpers/mesh-file.ts';
+import { expect } from 'vitest';
+import type { ClientView } from '../../../src/control-plane/client-registry.ts';
+import { ADS_TYPE_ORDER } from '../../../src/xds/type-urls.ts';
 import type { MeshFile } from '../../helpers/mesh-file.ts';
 
 export interface Harness {
@@ -43,5 +46,24 @@ export async function until(predicate: () => boolean, timeoutMs: number, what: s
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The control plane's registry view of a connected client, by node id. */
+export async function clientView(h: Harness, nodeId: string): Promise<ClientView> {
+  const { clients } = await h.admin<{ clients: ClientView[] }>('/api/v1/clients');
+  const view = clients.find((c) => c.nodeId === nodeId);
+  if (view === undefined) throw new Error(`no client ${nodeId} in ${JSON.stringify(clients.map((c) => c.nodeId))}`);
+  return view;
+}
+
+/** Every ADS type was ACKed and never NACKed by this client. */
+export function expectEveryTypeAcked(view: ClientView): void {
+  for (const typeUrl of ADS_TYPE_ORDER) {
+    const t = view.types[typeUrl];
+    expect(t, typeUrl).toBeDefined();
+    expect(t!.lastNack, `${typeUrl} NACKed`).toBeNull();
+    expect(t!.nacks).toBe(0);
+    expect(t!.ackedVersion, `${typeUrl} never ACKed`).not.toBe('');
   }
 }
