@@ -1,38 +1,106 @@
 /**
- * `npm run bench [-- --quick]`: the mesh's cost per request, as ratios against
- * the raw client measured in the same run. The last line is one JSON object.
+ * `npm run bench [-- --quick] [-- --only p1,p3,...]`: what the mesh costs per
+ * request, as ratios and differences against the raw client measured in the
+ * same run (docs/performance.md). The last line is one JSON object with every
+ * figure measured.
+ *
+ *   p1  throughput, full client stack vs raw (undici.request, fetch, http.request)
+ *   p2  added CPU per request (from the p1 rounds)
+ *   p3  added latency, open loop at 1,000 requests/s, client and server hooked
+ *   p4  the same traffic through a pair of HAProxy sidecars
+ *   p5  mTLS: enmesh mTLS vs raw TLS undici
+ *   p6  gRPC: xds:/// calls with enmesh vs a plain grpc-js-xds client
+ *   p7  against cockatiel (retry + breaker + timeout)
+ *   p8  memory with 1,000 endpoints and 100 routes
+ *   t   tracing at 100 % sampling
+ * The control plane has its own benchmark: `npm run bench:control-plane` (p9).
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { startUpstream, pin } from './lib/upstream.ts';
 import { throughputScenario, throughputTable } from './scenarios/throughput.ts';
 import { cockatielScenario, cockatielTable } from './scenarios/cockatiel.ts';
+import { latencyScenario, latencyTable } from './scenarios/latency.ts';
+import { grpcScenario, grpcTable } from './scenarios/grpc.ts';
+import { memoryScenario, memoryTable } from './scenarios/memory.ts';
+import { tracingCostScenario, tracingCostTable } from './scenarios/tracing-cost.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const ALL = ['p1', 'p3', 'p6', 'p7', 'p8', 't'] as const;
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const quick = values.quick === true;
+const only = new Set((values.only ?? ALL.join(',')).split(',').map((s) => s.trim().replace(/^p2$/, 'p1').replace(/^p4$/, 'p3')));
+for (const o of only) if (!(ALL as readonly string[]).includes(o)) throw new Error(`--only: unknown scenario "${o}"; use ${ALL.join(', ')} (p2 is part of p1, p4 of p3)`);
 
 pin(process.pid, 0);
 const upstream = await startUpstream(1);
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const figures: Record<string, number | string | null> = {};
+const fix = (n: number | undefined, d = 4): number | null => (n === undefined || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
+const started = performance.now();
 
-out(`enmesh benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}`);
-out('');
-out('P1/P2 throughput and CPU: undici.request, 1 KB responses, 50 concurrent, interleaved rounds (medians, ± = spread)');
-const tp = await throughputScenario(upstream, quick ? { rounds: 7, requests: 8000, concurrency: 50 } : { rounds: 15, requests: 20000, concurrency: 50 });
-out(throughputTable(tp));
-out(`throughput ratio enmesh/raw: ${tp.ratio.toFixed(3)} (goal >= 0.95)   added CPU: ${tp.addedCpuUs.toFixed(2)} µs/request (goal <= 3)`);
-out('');
-out('P7 against cockatiel: the same calls wrapped in cockatiel (retry + breaker + timeout) and through enmesh (pool limits, outlier detection, breaker, retry, timeout: armed, not triggering)');
-const ck = await cockatielScenario(upstream, quick ? { rounds: 5, requests: 6000, concurrency: 50 } : { rounds: 11, requests: 20000, concurrency: 50 });
-out(cockatielTable(ck));
-out(`added CPU over raw: cockatiel ${ck.cockatielAddedCpuUs.toFixed(2)} µs/request, enmesh ${ck.meshAddedCpuUs.toFixed(2)} µs/request   enmesh/cockatiel: ${ck.meshVsCockatiel.toFixed(3)} (goal < 1)`);
-out(`throughput ratio over raw: cockatiel ${ck.cockatielThroughputRatio.toFixed(3)}, enmesh full stack ${ck.meshThroughputRatio.toFixed(3)} (goal >= 0.95)`);
+out(`enmesh benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg()[0]!.toFixed(2)}`);
+
+if (only.has('p1')) {
+  out('');
+  out('P1/P2 throughput and added CPU: 1 KB responses, 50 concurrent, full client stack (routing, LB, retry, timeout, pool limits, breaker, outlier detection, metrics, tracing 1 %), interleaved rounds (medians, ± = spread)');
+  const main = quick ? { rounds: 7, requests: 8000, concurrency: 50 } : { rounds: 15, requests: 20000, concurrency: 50 };
+  const other = quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 };
+  const tp = await throughputScenario(upstream, main, other);
+  out(throughputTable(tp));
+  out(`throughput ratio enmesh/raw (undici.request): ${tp.ratio.toFixed(3)} (goal >= 0.95)   added CPU: ${tp.addedCpuUs.toFixed(2)} µs/request (goal <= 3)`);
+  figures.p1_throughput_ratio = fix(tp.ratio);
+  figures.p2_added_cpu_us_per_request = fix(tp.addedCpuUs, 3);
+  for (const p of tp.pairs.slice(1)) figures[`p1_${p.client.replace(/\W+/g, '_')}_ratio`] = fix(p.ratio);
+}
+
+if (only.has('p3')) {
+  out('');
+  out('P3/P4 added latency, open loop at 1,000 requests/s (latency from the scheduled send time), interleaved rounds');
+  const lat = await latencyScenario(upstream, quick ? { rate: 1000, rounds: 3, roundMs: 2000 } : { rate: 1000, rounds: 6, roundMs: 5000 });
+  out(latencyTable(lat));
+  figures.p3_added_p50_us = fix(lat.meshAddedP50Us, 1);
+  figures.p3_added_p99_us = fix(lat.meshAddedP99Us, 1);
+  figures.p4_sidecar_added_p50_us = fix(lat.sidecarAddedP50Us, 1);
+  figures.p4_sidecar_vs_enmesh = fix(lat.sidecarVsMesh, 2);
+}
+
+if (only.has('p6')) {
+  out('');
+  out('P6 gRPC unary: xds:///ratings through enmesh vs a plain @grpc/grpc-js-xds client, same control plane and config, 50 concurrent');
+  const g = await grpcScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  out(grpcTable(g));
+  figures.p6_grpc_ratio = fix(g.ratio);
+}
+
+if (only.has('p7')) {
+  out('');
+  out('P7 against cockatiel: the same calls wrapped in cockatiel (retry + breaker + timeout) and through enmesh (pool limits, outlier detection, breaker, retry, timeout: armed, not triggering)');
+  const ck = await cockatielScenario(upstream, quick ? { rounds: 5, requests: 6000, concurrency: 50 } : { rounds: 11, requests: 20000, concurrency: 50 });
+  out(cockatielTable(ck));
+  out(`added CPU over raw: cockatiel ${ck.cockatielAddedCpuUs.toFixed(2)} µs/request, enmesh ${ck.meshAddedCpuUs.toFixed(2)} µs/request   enmesh/cockatiel: ${ck.meshVsCockatiel.toFixed(3)} (goal < 1)`);
+  out(`throughput ratio over raw: cockatiel ${ck.cockatielThroughputRatio.toFixed(3)}, enmesh full stack ${ck.meshThroughputRatio.toFixed(3)}`);
+  figures.p7_vs_cockatiel_ratio = fix(ck.meshVsCockatiel);
+}
+
+if (only.has('p8')) {
+  out('');
+  out('P8 memory: a fresh process, before enmesh is imported and after init() with 1,000 endpoints and 100 routes');
+  const m = await memoryScenario();
+  out(memoryTable(m));
+  figures.p8_rss_added_mb = fix(m.totalMb, 2);
+  figures.p8_config_rss_mb = fix(m.configMb, 2);
+}
+
+if (only.has('t')) {
+  out('');
+  out('Tracing at 100 % sampling (in-memory exporter), full client stack, vs raw undici.request');
+  const t = await tracingCostScenario(upstream, quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  out(tracingCostTable(t));
+  figures.tracing_100_ratio = fix(t.ratio);
+  figures.tracing_100_added_cpu_us = fix(t.addedCpuUs, 3);
+}
 
 await upstream.stop();
-out(
-  JSON.stringify({
-    p1_throughput_ratio: Number(tp.ratio.toFixed(4)),
-    p2_added_cpu_us_per_request: Number(tp.addedCpuUs.toFixed(3)),
-    p7_vs_cockatiel_ratio: Number(ck.meshVsCockatiel.toFixed(4)),
-  }),
-);
+out('');
+out(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+out(JSON.stringify(figures));

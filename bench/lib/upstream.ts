@@ -15,8 +15,9 @@ export interface Upstream {
 
 export const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
 
-export async function startUpstream(core = 1): Promise<Upstream> {
-  const child = fork(join(here, 'server.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Starts `script` (a file in bench/lib, default the plain server) and waits for the port it reports. */
+export async function startUpstream(core = 1, script = 'server.ts', args: readonly string[] = []): Promise<Upstream> {
+  const child = fork(join(here, script), [...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [msg] = (await once(child, 'message')) as [{ port: number }];
   if (TASKSET !== undefined) pin(child.pid!, core);
   return {

@@ -1,82 +1,118 @@
 /**
- * P1/P2: raw undici.request against the same calls through enmesh (routing,
- * load balancing and a retry policy armed but not triggering), 1 KB
- * responses, 50 concurrent, interleaved rounds in one process.
+ * P1/P2: each client against its raw self, 1 KB responses, 50 concurrent,
+ * interleaved rounds in one process. The mesh side runs the full client
+ * stack: route match, weighted subset pick, round-robin, a route timeout and
+ * a retry policy, connection-pool limits, outlier detection, a circuit
+ * breaker, Istio request metrics and tracing at 1 % sampling — all armed,
+ * none triggering.
+ *
+ * - undici.request: raw Agent vs the same Agent composed with the mesh interceptor;
+ * - fetch (undici's): the same two dispatchers;
+ * - http.request: Node's own client (keep-alive agent) vs http.request to the
+ *   mesh host through the node:http hook. The raw side also passes through the
+ *   hook (one Map lookup: 127.0.0.1 is not a mesh service).
  */
+import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent, fetch, request } from 'undici';
 import { init } from 'enmesh';
-import { closedLoop, median, spreadPercent, type RoundResult } from '../lib/measure.ts';
+import type { RoundResult } from '../lib/measure.ts';
 import type { Upstream } from '../lib/upstream.ts';
 import { benchMeshYaml } from '../lib/mesh-config.ts';
+import { addedCpuUs, interleaved, sideRow, throughputRatio, type RoundPlan, type Send } from '../lib/interleave.ts';
 
-export interface ThroughputResult {
+export interface PairResult {
+  readonly client: string;
   readonly raw: RoundResult[];
   readonly mesh: RoundResult[];
   readonly ratio: number;
   readonly addedCpuUs: number;
 }
 
-export async function throughputScenario(upstream: Upstream, opts: { rounds: number; requests: number; concurrency: number }): Promise<ThroughputResult> {
+export interface ThroughputResult {
+  readonly pairs: PairResult[];
+  /** The undici.request pair: the headline P1/P2 figures. */
+  readonly ratio: number;
+  readonly addedCpuUs: number;
+}
+
+function check(status: number): void {
+  if (status !== 200) throw new Error(`status ${status}`);
+}
+
+function httpGet(url: string, agent: http.Agent | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, agent === undefined ? {} : { agent }, (res) => {
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          check(res.statusCode ?? 0);
+          resolve();
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.resume();
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function throughputScenario(upstream: Upstream, plan: RoundPlan, otherPlan: RoundPlan): Promise<ThroughputResult> {
   const dir = await mkdtemp(join(tmpdir(), 'enmesh-bench-'));
   const file = join(dir, 'mesh.yaml');
-  await writeFile(
-    file,
-    benchMeshYaml(`127.0.0.1:${upstream.port}`),
-  );
-  const mesh = await init({ config: file, hooks: { undici: false, http: false }, watch: false });
-  const rawAgent = new Agent({ connections: opts.concurrency });
-  const meshDispatcher = new Agent({ connections: opts.concurrency }).compose(mesh.interceptor());
+  await writeFile(file, benchMeshYaml(`127.0.0.1:${upstream.port}`, { resilience: true }));
+  const mesh = await init({
+    config: file,
+    hooks: { undici: false, http: true, grpc: false },
+    watch: false,
+    tracing: { exporter: 'memory', sampleRate: 0.01 },
+  });
+  const memory = mesh.telemetry()?.tracing?.memory;
+  const dropSpans = (): void => memory?.reset();
+  const rawAgent = new Agent({ connections: plan.concurrency });
+  const meshDispatcher = new Agent({ connections: plan.concurrency }).compose(mesh.interceptor());
   const rawUrl = `http://127.0.0.1:${upstream.port}/api/items`;
   const meshUrl = 'http://bench:8080/api/items';
+  const nodeAgent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
 
-  const sendRaw = async (): Promise<void> => {
-    const res = await request(rawUrl, { dispatcher: rawAgent });
+  const undiciSend = (url: string, dispatcher: typeof rawAgent | typeof meshDispatcher): Send => async () => {
+    const res = await request(url, { dispatcher });
     await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(String(res.statusCode));
+    check(res.statusCode);
   };
-  const sendMesh = async (): Promise<void> => {
-    const res = await request(meshUrl, { dispatcher: meshDispatcher });
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(String(res.statusCode));
+  const fetchSend = (url: string, dispatcher: typeof rawAgent | typeof meshDispatcher): Send => async () => {
+    const res = await fetch(url, { dispatcher });
+    await res.arrayBuffer();
+    check(res.status);
   };
 
-  // Warm up both paths until the JIT has settled (connections, inline caches, optimised code).
-  for (let i = 0; i < 3; i++) {
-    await closedLoop(opts.requests, opts.concurrency, sendRaw);
-    await closedLoop(opts.requests, opts.concurrency, sendMesh);
-  }
+  const pairs: PairResult[] = [];
+  const runPair = async (client: string, raw: Send, viaMesh: Send, p: RoundPlan): Promise<void> => {
+    const [r, m] = (await interleaved([{ name: 'raw', send: raw }, { name: 'mesh', send: viaMesh, beforeRound: dropSpans }], p)) as [RoundResult[], RoundResult[]];
+    pairs.push({ client, raw: r, mesh: m, ratio: throughputRatio(m, r), addedCpuUs: addedCpuUs(m, r) });
+  };
+  await runPair('undici.request', undiciSend(rawUrl, rawAgent), undiciSend(meshUrl, meshDispatcher), plan);
+  await runPair('fetch', fetchSend(rawUrl, rawAgent), fetchSend(meshUrl, meshDispatcher), otherPlan);
+  await runPair('http.request', () => httpGet(rawUrl, nodeAgent), () => httpGet(meshUrl, undefined), otherPlan);
 
-  const raw: RoundResult[] = [];
-  const meshRounds: RoundResult[] = [];
-  for (let r = 0; r < opts.rounds; r++) {
-    // Alternate which goes first so drift (thermal, other load) hits both alike.
-    if (r % 2 === 0) {
-      raw.push(await closedLoop(opts.requests, opts.concurrency, sendRaw));
-      meshRounds.push(await closedLoop(opts.requests, opts.concurrency, sendMesh));
-    } else {
-      meshRounds.push(await closedLoop(opts.requests, opts.concurrency, sendMesh));
-      raw.push(await closedLoop(opts.requests, opts.concurrency, sendRaw));
-    }
-  }
+  nodeAgent.destroy();
   await rawAgent.close();
   await mesh.close();
   await rm(dir, { recursive: true, force: true });
-  // Paired per round (each mesh round next to its raw round), then the median:
-  // drift in machine load between rounds cancels out.
-  const ratio = median(meshRounds.map((m, i) => m.throughput / raw[i]!.throughput));
-  const addedCpuUs = median(meshRounds.map((m, i) => m.cpuUsPerRequest - raw[i]!.cpuUsPerRequest));
-  return { raw, mesh: meshRounds, ratio, addedCpuUs };
+  const head = pairs[0]!;
+  return { pairs, ratio: head.ratio, addedCpuUs: head.addedCpuUs };
 }
 
 export function throughputTable(t: ThroughputResult): string {
-  const row = (name: string, rounds: RoundResult[]): string => {
-    const tp = rounds.map((x) => x.throughput);
-    const cpu = rounds.map((x) => x.cpuUsPerRequest);
-    const errs = rounds.reduce((a, x) => a + x.errors, 0);
-    return `${name.padEnd(22)} ${median(tp).toFixed(0).padStart(9)} req/s ±${spreadPercent(tp).toFixed(1).padStart(4)}%   ${median(cpu).toFixed(2).padStart(7)} µs CPU/req   errors ${errs}`;
-  };
-  return [row('raw undici.request', t.raw), row('through enmesh', t.mesh)].join('\n');
+  const lines: string[] = [];
+  for (const p of t.pairs) {
+    lines.push(sideRow(`raw ${p.client}`, p.raw));
+    lines.push(sideRow(`${p.client} through enmesh`, p.mesh));
+    lines.push(`  → ratio ${p.ratio.toFixed(3)}, added CPU ${p.addedCpuUs.toFixed(2)} µs/request`);
+  }
+  return lines.join('\n');
 }

@@ -1,0 +1,69 @@
+/**
+ * P8, in a process of its own (started with --expose-gc): resident memory
+ * before enmesh is imported, after init() with a one-service config, and
+ * after init() with 1,000 endpoints and 100 routes. Prints one JSON line.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with --expose-gc');
+
+async function settle(): Promise<{ rss: number; heap: number }> {
+  for (let i = 0; i < 4; i++) {
+    gc!();
+    await sleep(20);
+  }
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed };
+}
+
+function bigMesh(services: number, endpointsPer: number): string {
+  const lines = ['services:'];
+  for (let s = 0; s < services; s++) {
+    lines.push(`  svc-${s}:`, '    protocol: http', `    port: ${8000 + s}`, '    endpoints:');
+    for (let e = 0; e < endpointsPer; e++) {
+      lines.push(`      - { address: 10.${s >> 8}.${s & 255}.${e + 1}:8080, labels: { version: v${(e % 2) + 1} }, zone: zone-${e % 3} }`);
+    }
+    lines.push(
+      '    subsets: { v1: { version: v1 }, v2: { version: v2 } }',
+      '    outlierDetection: { consecutive5xx: 5, interval: 10s, baseEjectionTime: 30s }',
+      '    routes:',
+      '      - name: main',
+      '        backends: [{ subset: v1, weight: 90 }, { subset: v2, weight: 10 }]',
+      '        timeout: 2s',
+      '        retries: { attempts: 2, on: [5xx, reset, connect-failure] }',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'enmesh-bench-mem-'));
+const tiny = join(dir, 'tiny.yaml');
+const big = join(dir, 'big.yaml');
+await writeFile(tiny, 'services:\n  one:\n    protocol: http\n    port: 8080\n    endpoints: [{ address: 127.0.0.1:9 }]\n');
+await writeFile(big, bigMesh(100, 10));
+
+const base = await settle();
+const { init } = await import('enmesh');
+let mesh = await init({ config: tiny, watch: false });
+const loaded = await settle();
+await mesh.close();
+mesh = await init({ config: big, watch: false });
+const stats = mesh.stats();
+const full = await settle();
+await mesh.close();
+await rm(dir, { recursive: true, force: true });
+process.stdout.write(
+  `${JSON.stringify({
+    base,
+    loaded,
+    full,
+    services: 100,
+    endpoints: 1000,
+    routes: 100,
+    requestsSeen: stats.requests,
+  })}\n`,
+);

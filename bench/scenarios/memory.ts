@@ -1,0 +1,47 @@
+/**
+ * P8: memory added by enmesh with 1,000 endpoints and 100 routes loaded,
+ * measured in a fresh process (bench/lib/memory-child.ts) so nothing else
+ * the benchmark did is counted.
+ */
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Sample {
+  readonly rss: number;
+  readonly heap: number;
+}
+
+export interface MemoryResult {
+  /** RSS added by importing enmesh and init() with a one-service config (MB). */
+  readonly loadedMb: number;
+  /** RSS added on top of that by 1,000 endpoints and 100 routes (MB). */
+  readonly configMb: number;
+  /** RSS added in all, from before enmesh was imported (MB): the goal's figure. */
+  readonly totalMb: number;
+  readonly heapTotalMb: number;
+}
+
+const mb = (bytes: number): number => bytes / (1024 * 1024);
+
+export async function memoryScenario(): Promise<MemoryResult> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, '--expose-gc', '--max-semi-space-size=1', join(here, '..', 'lib', 'memory-child.ts')], { maxBuffer: 1 << 20 });
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { base: Sample; loaded: Sample; full: Sample };
+  return {
+    loadedMb: mb(r.loaded.rss - r.base.rss),
+    configMb: mb(r.full.rss - r.loaded.rss),
+    totalMb: mb(r.full.rss - r.base.rss),
+    heapTotalMb: mb(r.full.heap - r.base.heap),
+  };
+}
+
+export function memoryTable(m: MemoryResult): string {
+  return [
+    `  import + init() with one service      +${m.loadedMb.toFixed(1)} MB RSS`,
+    `  1,000 endpoints and 100 routes        +${m.configMb.toFixed(1)} MB RSS`,
+    `  → in all +${m.totalMb.toFixed(1)} MB RSS, +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
+  ].join('\n');
+}
