@@ -3,6 +3,7 @@
  * tables with compiled matchers, one balancer per (service, subset), retry
  * policies pre-digested. Built once per config version; read per request.
  */
+import { isIP } from 'node:net';
 import type { BackendRef, MeshModel, RouteModel, ServiceModel } from '../model/types.ts';
 import type { RouteTable } from '../routing/types.ts';
 import type { Balancer, EndpointState } from '../cluster/types.ts';
@@ -38,6 +39,8 @@ export interface ServiceRuntime {
   readonly routeRuntimes: ReadonlyMap<RouteModel, RouteRuntime>;
   /** `name:port`, sent upstream as the Host header (as Envoy keeps the original authority). */
   readonly authority: string;
+  /** The TLS server name undici derives from {@link authority} ('' for an IP literal). */
+  readonly serverName: string;
   readonly table: RouteTable;
   routeRuntime(route: RouteModel): RouteRuntime;
 }
@@ -76,9 +79,10 @@ export class CompiledMesh {
     for (const service of model.services.values()) {
       const states: EndpointState[] = [];
       for (const ep of service.endpoints) {
-        const key = `${service.name}|${ep.host}|${ep.port}|${ep.weight}|${ep.zone}|${JSON.stringify(ep.labels)}`;
+        const key = `${service.name}|${ep.host}|${ep.port}|${ep.weight}|${ep.zone}|${ep.healthy}|${JSON.stringify(ep.labels)}`;
         const prev = carried.endpoints.get(key);
         // Same endpoint, same attributes: keep its live counters (in-flight, EWMA, ejection).
+        // Health is part of the key: a drained or unhealthy endpoint starts unavailable.
         const state = prev ?? createEndpointState(ep);
         liveEndpoints.set(key, state);
         states.push(state);
@@ -187,6 +191,7 @@ export class CompiledMesh {
       service,
       routeRuntimes: routes,
       authority: `${service.name}:${service.port}`,
+      serverName: isIP(service.name) === 0 ? service.name : '',
       table: compileRouteTable(service),
       routeRuntime: (route) => routes.get(route) ?? none,
     };

@@ -35,6 +35,7 @@ import { RetryState } from '../policy/retry-plan.ts';
 import { currentDeadline, deadlineStorage, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
 import { EnmeshError } from '../errors.ts';
 import { deadlineExceededError, perTryTimeoutError, startTimer, totalTimeoutError } from '../policy/attempt-timer.ts';
+import { deadlineListFor, type DeadlineEntry, type DeadlineList } from '../policy/deadline-list.ts';
 import type { ClusterPolicies } from './cluster-policies.ts';
 import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, type FaultInjector } from '../resilience/fault.ts';
 import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-limit.ts';
@@ -47,6 +48,8 @@ import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForErro
 
 export type DispatchFn = (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => boolean;
 type Controller = Dispatcher.DispatchController;
+/** undici's Request reads `servername` from the dispatch options; its types do not list it. */
+type UpstreamOptions = Dispatcher.DispatchOptions & { servername?: string | null };
 type Handler = Dispatcher.DispatchHandler;
 
 /** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
@@ -151,7 +154,7 @@ class AttemptHandler implements Handler {
   }
 }
 
-export class OutboundCall implements RequestView, SlotWaiter {
+export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry {
   readonly runtime: MeshRuntime;
   readonly svc: ServiceRuntime;
   readonly compiled: CompiledMesh;
@@ -162,6 +165,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
   readonly method: string;
   readonly path: string;
   attemptController: Controller | undefined;
+  // DeadlineEntry: the route timeout's place on its deadline list.
+  dlNext: DeadlineEntry | null = null;
+  dlPrev: DeadlineEntry | null = null;
+  dlAt = 0;
+  dlList: DeadlineList | null = null;
 
   #headers: HeaderRecord | undefined;
   #route!: CompiledRoute;
@@ -203,6 +211,8 @@ export class OutboundCall implements RequestView, SlotWaiter {
   responseBytes = 0;
   /** The app called an https:// origin: endpoints are reached over TLS too. */
   #secure = false;
+  /** The mesh set the Host header (the app gave none): TLS server name follows from it. */
+  #hostSet = false;
 
   constructor(runtime: MeshRuntime, compiled: CompiledMesh, svc: ServiceRuntime, opts: Dispatcher.DispatchOptions, handler: Handler, dispatch: DispatchFn) {
     this.runtime = runtime;
@@ -301,17 +311,21 @@ export class OutboundCall implements RequestView, SlotWaiter {
     const route = this.#route.route;
     // Upstream headers: the app's, plus route mutations, the service authority as Host.
     const headers = this.headers;
-    if (headers.host === undefined) headers.host = this.svc.authority;
+    if (headers.host === undefined) {
+      headers.host = this.svc.authority;
+      this.#hostSet = true;
+    }
     if (route.requestHeaders !== undefined) applyHeaderMutation(headers, route.requestHeaders);
 
     // Deadline: the route timeout, bounded by the inbound request's remaining deadline.
     const inbound = currentDeadline();
     const routeDeadline = route.timeoutMs > 0 ? now + route.timeoutMs : Infinity;
     this.#deadline = Math.min(inbound, routeDeadline);
-    if (this.#deadline !== Infinity) {
-      const ms = Math.max(0, this.#deadline - now);
-      const fromInbound = inbound <= routeDeadline;
-      this.#totalTimer = startTimer(ms, () => this.#onTotalTimeout(fromInbound));
+    if (inbound <= routeDeadline) {
+      if (inbound !== Infinity) this.#totalTimer = startTimer(Math.max(0, inbound - now), () => this.#onTotalTimeout(true));
+    } else {
+      // The route's own timeout: same duration for every call, so a shared ordered list, not a timer.
+      deadlineListFor(route.timeoutMs).add(this, now);
     }
 
     const limiter = this.#policies?.limiter;
@@ -461,11 +475,13 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (perTry > 0) {
       attempt.perTryTimer = startTimer(perTry, () => this.#onPerTryTimeout(attempt));
     }
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: UpstreamOptions = {
       ...this.opts,
       origin: this.#secure ? `https://${ep.authority}` : ep.origin,
       path: this.#upstreamPath,
       headers,
+      // What undici would derive from the Host header the mesh set, given so it does not parse it per request.
+      servername: this.#hostSet ? this.svc.serverName : (this.opts as UpstreamOptions).servername,
       body: (this.#replay !== undefined ? this.#replay.forAttempt() : this.#body) as Dispatcher.DispatchOptions['body'],
     };
     try {
@@ -633,6 +649,11 @@ export class OutboundCall implements RequestView, SlotWaiter {
     attempt.controller?.abort(err);
   }
 
+  /** @internal the route timeout passed (called by its deadline list). */
+  onDeadline(): void {
+    this.#onTotalTimeout(false);
+  }
+
   #onTotalTimeout(fromInbound: boolean): void {
     this.#totalTimer = undefined;
     if (this.#finished) return;
@@ -711,6 +732,7 @@ export class OutboundCall implements RequestView, SlotWaiter {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#totalTimer);
+    this.dlList?.remove(this);
     clearTimeout(this.#backoffTimer);
     this.#hedge?.stop();
     this.#releaseSlot();
