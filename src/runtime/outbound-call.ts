@@ -22,7 +22,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, RequestView } from '../routing/types.ts';
-import type { Balancer, EndpointState } from '../cluster/types.ts';
+import type { Balancer, EndpointState, PickContext } from '../cluster/types.ts';
 import type { BackendRef } from '../model/types.ts';
 import type { CompiledMesh, RouteRuntime, ServiceRuntime } from './compiled-mesh.ts';
 import type { MeshRuntime } from './mesh-runtime.ts';
@@ -154,7 +154,7 @@ class AttemptHandler implements Handler {
   }
 }
 
-export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry {
+export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, PickContext {
   readonly runtime: MeshRuntime;
   readonly svc: ServiceRuntime;
   readonly compiled: CompiledMesh;
@@ -170,6 +170,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry {
   dlPrev: DeadlineEntry | null = null;
   dlAt = 0;
   dlList: DeadlineList | null = null;
+  // PickContext of the current pick.
+  hashKey: string | undefined = undefined;
+  avoid: EndpointState | undefined = undefined;
 
   #headers: HeaderRecord | undefined;
   #route!: CompiledRoute;
@@ -437,8 +440,13 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry {
   #attempt(chosen?: EndpointState, at?: number): void {
     if (this.#finished) return;
     const balancer = this.#balancer;
-    const hashKey = chosen === undefined && this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
-    const ep = chosen ?? balancer?.pick({ hashKey, avoid: this.#lastEndpoint });
+    let ep = chosen;
+    if (ep === undefined && balancer !== undefined) {
+      // The call is its own pick context: no object per pick.
+      this.hashKey = this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
+      this.avoid = this.#lastEndpoint;
+      ep = balancer.pick(this);
+    }
     if (ep === undefined) {
       const target = this.#backend.subset !== undefined ? `${this.#backend.service} subset ${this.#backend.subset}` : this.#backend.service;
       this.#localReply(503, `no healthy upstream for ${target}`, ResponseFlags.NO_HEALTHY_UPSTREAM);
