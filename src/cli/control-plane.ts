@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { consoleLogger } from '../control-plane/log.ts';
 import { startControlPlane } from '../control-plane/server.ts';
+import { MIN_SVID_TTL_MS } from '../control-plane/ca/authority.ts';
+import { parseDuration } from '../config/duration.ts';
 import type { CliIo, Command } from './io.ts';
 import { formatError } from './io.ts';
 
@@ -11,13 +13,31 @@ Serves mesh.yaml (reloaded on every change) and self-registered instances
 to enmesh SDKs and gRPC xDS clients over ADS (xDS v3, SotW and delta).
 
 Options:
-  -c, --config <path>            mesh config file (default: $ENMESH_CONFIG)
+  -c, --config <path>            mesh config file, or consul-kv://<key> to read it from Consul KV
+                                 (default: $ENMESH_CONFIG)
+      --consul <url>             Consul agent (http://127.0.0.1:8500): catalog instances become endpoints,
+                                 registrations are written through (default: $ENMESH_CONSUL)
+      --consul-token <token>     Consul ACL token (default: $ENMESH_CONSUL_TOKEN)
+      --consul-dc <dc,...>       datacenters to read, each a locality zone (default: the agent's)
+      --consul-consistency <m>   default, stale or consistent reads (default: default)
+      --consul-accept-warning    instances with warning checks get traffic too
       --xds-port <port>          xDS (ADS) gRPC port, 0 for any free port (default 15010)
       --admin-port <port>        admin HTTP API port, 0 for any free port (default 15000)
       --host <address>           address to bind both ports (default 127.0.0.1)
       --registration-grace <ms>  how long a registered instance outlives its stream (default 2000)
       --startup-hold <ms>        after start, how long the first push waits for services that rely on
                                  registration to get an instance back (default 5000; 0: push at once)
+      --admin-token <token>      token for mutating admin API calls (default: $ENMESH_ADMIN_TOKEN; else one
+                                 is generated and logged once)
+      --admin-token-file <path>  also write the admin token to this file (mode 0600)
+      --audit-log <path>         append every operator action to this file as JSON lines
+      --ca-dir <dir>             CA directory: ca-cert.pem + ca-key.pem (+ bundle.pem) are used when present,
+                                 else a root is generated and kept there; token-key.pem signs workload
+                                 tokens (default: a root in memory, new at every start)
+      --ca-cert <path>           operator CA certificate (root or intermediate, with its chain); needs --ca-key
+      --ca-key <path>            its private key (PEM)
+      --ca-bundle <path>         extra roots to publish in the trust bundle
+      --ca-ttl <duration>        SVID lifetime, the most a workload may ask for (default 24h; e.g. 1h, 10m)
   -h, --help                     show this help
 `;
 
@@ -35,6 +55,19 @@ export const controlPlaneCommand: Command = {
           host: { type: 'string' },
           'registration-grace': { type: 'string' },
           'startup-hold': { type: 'string' },
+          consul: { type: 'string' },
+          'consul-token': { type: 'string' },
+          'consul-dc': { type: 'string' },
+          'consul-consistency': { type: 'string' },
+          'consul-accept-warning': { type: 'boolean' },
+          'admin-token': { type: 'string' },
+          'admin-token-file': { type: 'string' },
+          'audit-log': { type: 'string' },
+          'ca-dir': { type: 'string' },
+          'ca-cert': { type: 'string' },
+          'ca-key': { type: 'string' },
+          'ca-bundle': { type: 'string' },
+          'ca-ttl': { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
         strict: true,
@@ -67,10 +100,58 @@ export const controlPlaneCommand: Command = {
       return 2;
     }
     const host = values.host ?? '127.0.0.1';
+    const consulAddress = values.consul ?? process.env.ENMESH_CONSUL;
+    const consistency = (values['consul-consistency'] ?? 'default') as 'default' | 'stale' | 'consistent';
+    if (consistency !== 'default' && consistency !== 'stale' && consistency !== 'consistent') {
+      io.stderr(`enmesh control-plane: --consul-consistency must be default, stale or consistent, got "${consistency}"\n`);
+      return 2;
+    }
+    const consulToken = values['consul-token'] ?? process.env.ENMESH_CONSUL_TOKEN;
+    const datacenters = (values['consul-dc'] ?? '').split(',').map((d) => d.trim()).filter(Boolean);
+    const consul =
+      consulAddress === undefined || consulAddress === ''
+        ? undefined
+        : {
+            address: consulAddress,
+            consistency,
+            ...(consulToken ? { token: consulToken } : {}),
+            ...(datacenters.length > 0 ? { datacenters } : {}),
+            ...(values['consul-accept-warning'] === true ? { acceptWarning: true } : {}),
+          };
+
+    const operatorOptions = {
+      ...(values['admin-token'] === undefined ? {} : { adminToken: values['admin-token'] }),
+      ...(values['admin-token-file'] === undefined ? {} : { adminTokenFile: values['admin-token-file'] }),
+      ...(values['audit-log'] === undefined ? {} : { auditLog: values['audit-log'] }),
+    };
+
+    let svidTtlMs: number | undefined;
+    if (values['ca-ttl'] !== undefined) {
+      try {
+        svidTtlMs = parseDuration(values['ca-ttl']);
+      } catch {
+        svidTtlMs = Number.NaN;
+      }
+      if (!(svidTtlMs >= MIN_SVID_TTL_MS)) {
+        io.stderr(`enmesh control-plane: --ca-ttl must be a duration of at least 1s, like 24h or 10m, got "${values['ca-ttl']}"\n`);
+        return 2;
+      }
+    }
+    if ((values['ca-cert'] === undefined) !== (values['ca-key'] === undefined)) {
+      io.stderr('enmesh control-plane: --ca-cert and --ca-key go together (the CA certificate and its private key)\n');
+      return 2;
+    }
+    const ca = {
+      ...(values['ca-dir'] === undefined ? {} : { dir: values['ca-dir'] }),
+      ...(values['ca-cert'] === undefined ? {} : { certFile: values['ca-cert'] }),
+      ...(values['ca-key'] === undefined ? {} : { keyFile: values['ca-key'] }),
+      ...(values['ca-bundle'] === undefined ? {} : { bundleFile: values['ca-bundle'] }),
+      ...(svidTtlMs === undefined ? {} : { svidTtlMs }),
+    };
 
     let cp;
     try {
-      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, startupHoldMs: holdMs, log: consoleLogger('enmesh control-plane', io.stderr) });
+      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, startupHoldMs: holdMs, ...(consul === undefined ? {} : { consul }), ...operatorOptions, ca, log: consoleLogger('enmesh control-plane', io.stderr) });
     } catch (err) {
       io.stderr(`enmesh control-plane: ${formatError(err)}\n`);
       return 1;

@@ -4,6 +4,10 @@ import { isEnmeshError } from '../errors.ts';
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Colours on stdout: only on a terminal, never with NO_COLOR set. Default false. */
+  readonly colour?: boolean;
+  /** stderr is a terminal: progress may redraw one line in place. Default false. */
+  readonly interactive?: boolean;
   /** Resolves with the name of the first of SIGINT/SIGTERM received. */
   waitForSignal(): Promise<string>;
 }
@@ -14,9 +18,12 @@ export interface Command {
 }
 
 export function processIo(): CliIo {
+  const plain = (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') || process.env.TERM === 'dumb';
   return {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
+    colour: process.stdout.isTTY === true && !plain,
+    interactive: process.stderr.isTTY === true && process.env.TERM !== 'dumb',
     waitForSignal: () =>
       new Promise((resolve) => {
         const on = (signal: NodeJS.Signals): void => {
@@ -33,6 +40,9 @@ export function processIo(): CliIo {
       }),
   };
 }
+
+/** A usage mistake (bad flag value, missing argument): printed with a pointer to --help, exit 2. */
+export class UsageError extends Error {}
 
 /** An error as the user should read it: the message, then one line per config issue. */
 export function formatError(err: unknown): string {

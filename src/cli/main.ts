@@ -1,14 +1,27 @@
 /**
  * `enmesh <command> [options]`. Each command lives in its own file and
- * returns an exit code: 0 success, 1 failure, 2 usage error.
+ * returns an exit code: 0 success, 1 failure, 2 usage error, 3 control plane
+ * unreachable (operator commands).
  */
 import { tokenCommand } from '../control-plane/ca/token-command.ts';
+import { canaryCommand } from './canary.ts';
+import { applyCommand, diffCommand, validateCommand } from './config-commands.ts';
 import { controlPlaneCommand } from './control-plane.ts';
+import { getCommand } from './get.ts';
 import type { CliIo, Command } from './io.ts';
 import { processIo } from './io.ts';
+import { rollbackCommand } from './rollback.ts';
+import { statusCommand } from './status.ts';
 
 const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['control-plane', controlPlaneCommand],
+  ['status', statusCommand],
+  ['get', getCommand],
+  ['validate', validateCommand],
+  ['diff', diffCommand],
+  ['apply', applyCommand],
+  ['rollback', rollbackCommand],
+  ['canary', canaryCommand],
   ['token', tokenCommand],
 ]);
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LoadAggregator } from './aggregator.ts';
 import type { ReceivedClusterStats, Reporter } from './aggregator.ts';
 import { reporterOf } from './lrs-service.ts';
-import { LoadStore } from '../../telemetry/load-stats.ts';
+import { LoadStore, addPolicyStats } from '../../telemetry/load-stats.ts';
+import type { ClusterPolicyReport, ClusterStatsMessage } from '../../telemetry/load-stats.ts';
 import { toStruct } from '../../xds/metadata.ts';
 
 const reviews: Reporter = { id: 'r1', nodeId: 'reviews~1~a', service: 'reviews', client: 'enmesh' };
@@ -111,5 +112,65 @@ describe('reporterOf', () => {
     expect(reporterOf('2', registered).service).toBe('details');
     expect(reporterOf('3', { id: 'productpage~42~abcd~grpc', user_agent_name: 'gRPC Node Pure JS' })).toMatchObject({ service: 'productpage', client: 'grpc-xds' });
     expect(reporterOf('4', { id: 'plain' }).service).toBe('plain');
+  });
+});
+
+describe('LoadAggregator policy state', () => {
+  const sdkA: Reporter = { id: 'a', nodeId: 'productpage~1~aaaa', service: 'productpage', client: 'enmesh' };
+  const sdkB: Reporter = { id: 'b', nodeId: 'details~2~bbbb', service: 'details', client: 'enmesh' };
+
+  function policyReport(reports: ClusterPolicyReport[]): ReceivedClusterStats[] {
+    const stats: ClusterStatsMessage[] = [];
+    addPolicyStats(stats, reports);
+    return JSON.parse(JSON.stringify(stats)) as ReceivedClusterStats[];
+  }
+
+  it("shows each reporter's latest open breakers and ejections, merged per endpoint", () => {
+    const agg = new LoadAggregator({ now: () => 0 });
+    let changes = 0;
+    agg.onPolicyChange(() => changes++);
+    agg.connect(sdkA);
+    agg.connect(sdkB);
+    agg.ingest(sdkA, policyReport([{ cluster: 'outbound|9080||reviews', breakerOpen: true, ejected: ['10.0.0.2:9080'] }]));
+    agg.ingest(sdkB, policyReport([{ cluster: 'outbound|9080||reviews', breakerOpen: false, ejected: ['10.0.0.2:9080', '[::1]:9080'] }]));
+    expect(agg.policyView(['details', 'reviews'])).toEqual({
+      services: [
+        { service: 'details', openBreakers: [], ejected: [] },
+        {
+          service: 'reviews',
+          openBreakers: [{ reporter: 'productpage~1~aaaa', cluster: 'outbound|9080||reviews' }],
+          ejected: [
+            { address: '[::1]:9080', reporters: ['details~2~bbbb'] },
+            { address: '10.0.0.2:9080', reporters: ['productpage~1~aaaa', 'details~2~bbbb'] },
+          ],
+        },
+      ],
+    });
+    expect(changes).toBe(2);
+    // The same state again is no change; a report without policy entries clears the reporter's state.
+    agg.ingest(sdkA, policyReport([{ cluster: 'outbound|9080||reviews', breakerOpen: true, ejected: ['10.0.0.2:9080'] }]));
+    expect(changes).toBe(2);
+    agg.ingest(sdkA, []);
+    expect(changes).toBe(3);
+    expect(agg.policyView().services[0]!.openBreakers).toEqual([]);
+    // A reporter that goes away takes its state with it.
+    agg.disconnect('b');
+    expect(agg.policyView()).toEqual({ services: [] });
+    // Policy-only entries are not traffic.
+    expect(agg.view().services).toEqual([]);
+  });
+
+  it('keeps traffic figures when policy state rides on a cluster with traffic', () => {
+    const store = new LoadStore(() => 0);
+    const l = store.locality('outbound|9080||reviews');
+    l.start();
+    l.end(true, 3);
+    const stats = store.take();
+    addPolicyStats(stats, [{ cluster: 'outbound|9080||reviews', breakerOpen: false, ejected: ['10.0.0.9:9080'] }]);
+    expect(stats).toHaveLength(1);
+    const agg = new LoadAggregator({ now: () => 0 });
+    agg.ingest(sdkA, JSON.parse(JSON.stringify(stats)) as ReceivedClusterStats[]);
+    expect(agg.view().services[0]!.requests).toBe(1);
+    expect(agg.policyView().services[0]!.ejected).toEqual([{ address: '10.0.0.9:9080', reporters: ['productpage~1~aaaa'] }]);
   });
 });

@@ -13,7 +13,7 @@
  * grpc-js-xds and Envoy report none, so their edges show rates and success only.
  */
 import { parseClusterName } from '../../xds/resource-names.ts';
-import { LATENCY_BOUNDS_MS, latencyQuantile, readLatency } from '../../telemetry/load-stats.ts';
+import { BREAKER_OPEN_METRIC, EJECTED_METRIC, LATENCY_BOUNDS_MS, latencyQuantile, readLatency } from '../../telemetry/load-stats.ts';
 
 /** Who sent a report. */
 export interface Reporter {
@@ -37,6 +37,10 @@ export interface ReceivedClusterStats {
     total_error_requests?: string | number;
     total_issued_requests?: string | number;
     load_metric_stats?: { metric_name?: string; num_requests_finished_with_metric?: string | number; total_metric_value?: number }[];
+    upstream_endpoint_stats?: {
+      address?: { socket_address?: { address?: string; port_value?: number } | null } | null;
+      load_metric_stats?: { metric_name?: string; total_metric_value?: number }[];
+    }[];
   }[];
   total_dropped_requests?: string | number;
   load_report_interval?: { seconds?: string | number; nanos?: number } | null;
@@ -44,6 +48,8 @@ export interface ReceivedClusterStats {
 
 interface Sample {
   readonly at: number;
+  /** The cluster reported on: a subset's own figures (canary vs baseline) come from its cluster. */
+  readonly cluster: string;
   readonly intervalMs: number;
   readonly issued: number;
   readonly succeeded: number;
@@ -100,6 +106,20 @@ export interface LoadView {
   readonly reporters: readonly (Reporter & { readonly lastReportMsAgo: number | null })[];
 }
 
+/** Open breakers and ejected endpoints per destination service, as the clients last reported them. */
+export interface PolicyStateView {
+  readonly services: readonly {
+    readonly service: string;
+    /** `reporter`: the reporting client's node id. */
+    readonly openBreakers: readonly { readonly reporter: string; readonly cluster: string }[];
+    /** Endpoints (`host:port`) some client has ejected, with the node ids of those clients. */
+    readonly ejected: readonly { readonly address: string; readonly reporters: readonly string[] }[];
+  }[];
+}
+
+/** What one reporter said in its last report: per destination service, open-breaker clusters and ejected addresses. */
+type ReporterPolicy = Map<string, { breakers: Set<string>; ejected: Set<string> }>;
+
 export interface LoadAggregatorOptions {
   /** How far back reports count. Default 60 s. */
   readonly windowMs?: number;
@@ -115,6 +135,9 @@ export class LoadAggregator {
   /** By `reporter id \0 destination service`. */
   readonly #series = new Map<string, Series>();
   readonly #reporters = new Map<string, { reporter: Reporter; last: number | undefined }>();
+  /** By reporter id: the policy state of its latest report (replaced by each report). */
+  readonly #policies = new Map<string, { reporter: Reporter; state: ReporterPolicy }>();
+  readonly #policyListeners = new Set<() => void>();
 
   constructor(options: LoadAggregatorOptions = {}) {
     this.windowMs = options.windowMs ?? 60_000;
@@ -129,11 +152,90 @@ export class LoadAggregator {
   /** A reporter's stream ended: its reports still count until they leave the window. */
   disconnect(id: string): void {
     this.#reporters.delete(id);
+    // A gone client's breakers and ejections no longer affect anyone.
+    if (this.#policies.delete(id)) this.#policyChanged();
+  }
+
+  /** Called when the reported policy state changes (for the event stream). */
+  onPolicyChange(listener: () => void): () => void {
+    this.#policyListeners.add(listener);
+    return () => this.#policyListeners.delete(listener);
+  }
+
+  /** The reported policy state; `services` lists those to include even when nothing is reported about them. */
+  policyView(services: Iterable<string> = []): PolicyStateView {
+    const by = new Map<string, { openBreakers: { reporter: string; cluster: string }[]; ejected: Map<string, string[]> }>();
+    const entry = (service: string): { openBreakers: { reporter: string; cluster: string }[]; ejected: Map<string, string[]> } => {
+      let e = by.get(service);
+      if (e === undefined) by.set(service, (e = { openBreakers: [], ejected: new Map() }));
+      return e;
+    };
+    for (const s of services) entry(s);
+    for (const { reporter, state } of this.#policies.values()) {
+      for (const [service, p] of state) {
+        const e = entry(service);
+        for (const cluster of p.breakers) e.openBreakers.push({ reporter: reporter.nodeId, cluster });
+        for (const address of p.ejected) {
+          const list = e.ejected.get(address);
+          if (list === undefined) e.ejected.set(address, [reporter.nodeId]);
+          else list.push(reporter.nodeId);
+        }
+      }
+    }
+    return {
+      services: [...by]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([service, e]) => ({
+          service,
+          openBreakers: e.openBreakers,
+          ejected: [...e.ejected].sort(([a], [b]) => a.localeCompare(b)).map(([address, reporters]) => ({ address, reporters })),
+        })),
+    };
+  }
+
+  #ingestPolicy(reporter: Reporter, stats: readonly ReceivedClusterStats[]): void {
+    const state: ReporterPolicy = new Map();
+    for (const cs of stats) {
+      const cluster = cs.cluster_name ?? '';
+      if (cluster === '') continue;
+      for (const l of cs.upstream_locality_stats ?? []) {
+        const breaker = l.load_metric_stats?.some((m) => m.metric_name === BREAKER_OPEN_METRIC && Number(m.total_metric_value ?? 0) > 0) === true;
+        const ejected: string[] = [];
+        for (const e of l.upstream_endpoint_stats ?? []) {
+          if (e.load_metric_stats?.some((m) => m.metric_name === EJECTED_METRIC && Number(m.total_metric_value ?? 0) > 0) !== true) continue;
+          const sa = e.address?.socket_address;
+          if (sa?.address === undefined) continue;
+          ejected.push(`${sa.address.includes(':') ? `[${sa.address}]` : sa.address}:${sa.port_value ?? 0}`);
+        }
+        if (!breaker && ejected.length === 0) continue;
+        const service = destinationOf(cluster, cs.cluster_service_name);
+        let p = state.get(service);
+        if (p === undefined) state.set(service, (p = { breakers: new Set(), ejected: new Set() }));
+        if (breaker) p.breakers.add(cluster);
+        for (const a of ejected) p.ejected.add(a);
+      }
+    }
+    const before = this.#policies.get(reporter.id);
+    if (state.size === 0) {
+      if (before !== undefined) {
+        this.#policies.delete(reporter.id);
+        this.#policyChanged();
+      }
+      return;
+    }
+    this.#policies.set(reporter.id, { reporter, state });
+    if (before === undefined || policyKey(before.state) !== policyKey(state)) this.#policyChanged();
+  }
+
+  #policyChanged(): void {
+    for (const l of this.#policyListeners) l();
   }
 
   ingest(reporter: Reporter, stats: readonly ReceivedClusterStats[], now = this.#now()): void {
     const known = this.#reporters.get(reporter.id);
     if (known !== undefined) known.last = now;
+    // Every report carries the reporter's whole policy state: no entry means nothing open or ejected.
+    this.#ingestPolicy(reporter, stats);
     for (const cs of stats) {
       const cluster = cs.cluster_name ?? '';
       if (cluster === '') continue;
@@ -169,8 +271,14 @@ export class LoadAggregator {
           }
         }
       }
+      // An entry that only carries policy state (no traffic, no interval) is not a traffic sample.
+      if (issued === 0 && succeeded === 0 && errored === 0 && inProgress === 0 && num(cs.total_dropped_requests) === 0 && (d == null || (num(d.seconds) === 0 && num(d.nanos) === 0))) {
+        if (series.samples.length === 0 && series.clusters.size === 1) this.#series.delete(key);
+        continue;
+      }
       series.samples.push({
         at: now,
+        cluster,
         intervalMs: d == null ? 0 : num(d.seconds) * 1000 + num(d.nanos) / 1e6,
         issued,
         succeeded,
@@ -213,6 +321,21 @@ export class LoadAggregator {
     return { windowMs: this.windowMs, services, edges, reporters };
   }
 
+  /**
+   * Traffic to one cluster (e.g. one subset of a service) in the reports
+   * received since `since` (this aggregator's clock); undefined when none.
+   */
+  clusterTraffic(cluster: string, since: number, now = this.#now()): TrafficView | undefined {
+    this.#prune(now);
+    const picked: Series[] = [];
+    for (const s of this.#series.values()) {
+      if (!s.clusters.has(cluster)) continue;
+      const samples = s.samples.filter((x) => x.cluster === cluster && x.at >= since);
+      if (samples.length > 0) picked.push({ ...s, samples });
+    }
+    return picked.length === 0 ? undefined : traffic(picked);
+  }
+
   #prune(now: number): void {
     const oldest = now - this.windowMs;
     for (const [key, s] of this.#series) {
@@ -249,10 +372,19 @@ function traffic(series: readonly Series[]): TrafficView {
     let issued = 0;
     let dropped = 0;
     let covered = 0;
+    let lastAt = Number.NaN;
+    let lastInProgress = 0;
     for (const x of s.samples) {
       issued += x.issued;
       dropped += x.dropped;
-      covered += x.intervalMs;
+      // One report holds a sample per cluster of the service (one per subset): its interval
+      // counts once, and its in-progress figures add up.
+      if (x.at !== lastAt) {
+        covered += x.intervalMs;
+        lastInProgress = 0;
+        lastAt = x.at;
+      }
+      lastInProgress += x.inProgress;
       succeeded += x.succeeded;
       errored += x.errored;
       latencyCount += x.latencyCount;
@@ -270,7 +402,7 @@ function traffic(series: readonly Series[]): TrafficView {
       rate += (issued * 1000) / covered;
       droppedRate += (dropped * 1000) / covered;
     }
-    inProgress += s.samples.at(-1)?.inProgress ?? 0;
+    inProgress += lastInProgress;
   }
   const round = (v: number | undefined): number | null => (v === undefined ? null : Math.round(v * 1000) / 1000);
   const finished = succeeded + errored;
@@ -286,4 +418,8 @@ function traffic(series: readonly Series[]): TrafficView {
       p99Ms: haveBuckets ? round(latencyQuantile(buckets, bucketSums, 0.99)) : null,
     },
   };
+}
+
+function policyKey(state: ReporterPolicy): string {
+  return JSON.stringify([...state].map(([service, p]) => [service, [...p.breakers].sort(), [...p.ejected].sort()]).sort());
 }

@@ -11,7 +11,7 @@ import { LoadAggregator } from './aggregator.ts';
 import { addLoadReportingService } from './lrs-service.ts';
 
 export { LoadAggregator } from './aggregator.ts';
-export type { EdgeView, LatencyView, LoadView, Reporter, ServiceLoadView, TrafficView } from './aggregator.ts';
+export type { EdgeView, LatencyView, LoadView, PolicyStateView, Reporter, ServiceLoadView, TrafficView } from './aggregator.ts';
 export { addLoadReportingService, DEFAULT_LOAD_REPORT_INTERVAL_MS, reporterOf } from './lrs-service.ts';
 
 export interface LoadReportingOptions {

@@ -87,8 +87,8 @@ export function addLoadReportingService(server: grpc.Server, options: LrsService
           call.write({ clusters: [], send_all_clusters: true, load_reporting_interval: interval, report_endpoint_granularity: false });
         }
         const stats = req.cluster_stats ?? [];
-        if (stats.length === 0) return;
-        options.metrics?.loadReports.inc({ client: reporter.client });
+        if (stats.length > 0) options.metrics?.loadReports.inc({ client: reporter.client });
+        // An empty report still counts: it says no breaker is open and nothing is ejected any more.
         options.aggregator.ingest(reporter, stats);
       });
       call.on('end', () => {
