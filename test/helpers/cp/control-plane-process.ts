@@ -15,6 +15,8 @@ export interface ControlPlaneProcessOptions {
   readonly xdsPort?: number;
   readonly adminPort?: number;
   readonly registrationGraceMs?: number;
+  /** Further command-line flags (e.g. `--consul <url>`). */
+  readonly args?: readonly string[];
 }
 
 export interface ControlPlaneProcess {
@@ -46,6 +48,7 @@ export async function spawnControlPlane(options: ControlPlaneProcessOptions, sta
     String(options.adminPort ?? 0),
   ];
   if (options.registrationGraceMs !== undefined) args.push('--registration-grace', String(options.registrationGraceMs));
+  if (options.args !== undefined) args.push(...options.args);
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
