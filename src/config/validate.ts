@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { finalizeModel } from '../model/finalize.ts';
 import type {
   AuthenticationPolicyModel,
+  AuthorizationCondition,
   AuthorizationOperation,
   AuthorizationPolicyModel,
   AuthorizationSource,
@@ -20,6 +21,7 @@ import type {
   ServiceModel,
 } from '../model/types.ts';
 import { Checker, compact, isMapping } from './check.ts';
+import { compileGlob, isConditionKey } from '../security/authz.ts';
 import type { Mapping } from './check.ts';
 import { configError, describeValue, didYouMean, formatPath } from './issues.ts';
 import type { KeyPath, PathIssue } from './issues.ts';
@@ -60,7 +62,7 @@ const OUTLIER_KEYS = [
 const PROTOCOLS: readonly Protocol[] = ['http', 'grpc'];
 const MTLS_MODES: readonly MtlsMode[] = ['disabled', 'permissive', 'strict'];
 const BALANCERS: readonly LoadBalancerKind[] = ['round-robin', 'random', 'least-request', 'ring-hash', 'peak-ewma'];
-const SOURCE_KEYS = ['service', 'principal', 'namespace', 'services', 'principals', 'namespaces'];
+const SOURCE_KEYS = ['service', 'principal', 'namespace', 'requestPrincipal', 'services', 'principals', 'namespaces', 'requestPrincipals'];
 const MAX_INT = 2_147_483_647;
 
 /** Service names are host names clients call (`http://reviews:9080`); URLs lower-case hosts. */
@@ -345,7 +347,7 @@ function readTargetService(c: Checker, m: Mapping, at: KeyPath, services: Readon
 }
 
 function readAuthorization(c: Checker, raw: unknown, at: KeyPath, services: ReadonlyMap<string, ServiceModel>): AuthorizationPolicyModel | undefined {
-  const m = c.mapping(raw, at, ['name', 'target', 'action', 'dryRun', 'from', 'to']);
+  const m = c.mapping(raw, at, ['name', 'target', 'action', 'dryRun', 'from', 'to', 'when']);
   if (m === undefined) return undefined;
   const name = c.string(c.required(m, 'name', at, 'a unique policy name'), [...at, 'name'], 'a policy name');
   const target = readTargetService(c, m, at, services);
@@ -356,6 +358,11 @@ function readAuthorization(c: Checker, raw: unknown, at: KeyPath, services: Read
     const op = readOperation(c, o, [...at, 'to', i]);
     if (op !== undefined) to.push(op);
   });
+  const when: AuthorizationCondition[] = [];
+  c.list(m.when, [...at, 'when'], 'conditions')?.forEach((w, i) => {
+    const cond = readCondition(c, w, [...at, 'when', i]);
+    if (cond !== undefined) when.push(cond);
+  });
   return {
     name: name ?? '',
     target,
@@ -363,7 +370,43 @@ function readAuthorization(c: Checker, raw: unknown, at: KeyPath, services: Read
     dryRun: c.bool(m.dryRun, [...at, 'dryRun']) ?? false,
     from,
     to,
+    ...(when.length > 0 ? { when } : {}),
   };
+}
+
+/** A match pattern: exact, `prefix*`, `*suffix` or `*` (the authorization engine's only forms). */
+function readGlob(c: Checker, v: unknown, at: KeyPath, what: string): string | undefined {
+  const s = c.string(v, at, what);
+  if (s === undefined) return undefined;
+  try {
+    compileGlob(s, c.path(at));
+  } catch {
+    c.report(at, `pattern "${s}" is not supported: use an exact value, prefix*, *suffix or * (no * in the middle, no regex)`);
+    return undefined;
+  }
+  return s;
+}
+
+/** `{ key, values?, notValues? }` on a request attribute. */
+function readCondition(c: Checker, raw: unknown, at: KeyPath): AuthorizationCondition | undefined {
+  const m = c.mapping(raw, at, ['key', 'values', 'notValues']);
+  if (m === undefined) return undefined;
+  const key = c.string(c.required(m, 'key', at, 'request.auth.claims[name], request.auth.principal, request.headers[name] or source.principal'), [...at, 'key'], 'a condition key');
+  if (key !== undefined && !isConditionKey(key)) {
+    c.report([...at, 'key'], `unknown key "${key}": use request.auth.claims[name] (nested: claims[a][b]), request.auth.principal, request.headers[name] or source.principal`);
+  }
+  const read = (field: 'values' | 'notValues'): string[] => {
+    const out: string[] = [];
+    c.list(m[field], [...at, field], 'patterns')?.forEach((v, i) => {
+      const g = readGlob(c, v, [...at, field, i], 'a value pattern');
+      if (g !== undefined) out.push(g);
+    });
+    return out;
+  };
+  const values = read('values');
+  const notValues = read('notValues');
+  if (m.values === undefined && m.notValues === undefined) c.report(at, 'a condition needs values or notValues');
+  return { key: key ?? '', ...(values.length > 0 ? { values } : {}), ...(notValues.length > 0 ? { notValues } : {}) };
 }
 
 /** One `from` entry: `{ service }`, `{ principal }`, `{ namespace }`, or a plural list of one kind. */
@@ -378,14 +421,16 @@ function readSource(c: Checker, raw: unknown, at: KeyPath): AuthorizationSource[
   for (const { v, at: vAt } of values) {
     const s = single === 'principal'
       ? c.pattern(v, vAt, /^spiffe:\/\/[^/\s]+\/\S*$/, 'a SPIFFE ID like spiffe://demo.local/service/reviews')
-      : c.string(v, vAt, `a ${single} name`);
+      : single === 'requestPrincipal'
+        ? readGlob(c, v, vAt, 'a JWT principal <issuer>/<subject>, like https://issuer.example/* ')
+        : c.string(v, vAt, `a ${single} name`);
     if (s !== undefined) out.push({ [single]: s } as AuthorizationSource);
   }
   return out;
 }
 
 function readOperation(c: Checker, raw: unknown, at: KeyPath): AuthorizationOperation | undefined {
-  const m = c.mapping(raw, at, ['methods', 'paths']);
+  const m = c.mapping(raw, at, ['methods', 'paths', 'headers']);
   if (m === undefined) return undefined;
   const methods: string[] = [];
   c.list(m.methods, [...at, 'methods'], 'HTTP methods')?.forEach((v, i) => {
@@ -397,7 +442,17 @@ function readOperation(c: Checker, raw: unknown, at: KeyPath): AuthorizationOper
     const path = c.pattern(v, [...at, 'paths', i], /^[/*]/, 'a path like /api/items, /api/* or *.json');
     if (path !== undefined) paths.push(path);
   });
-  return { methods, paths };
+  let headers: Record<string, string> | undefined;
+  const h = c.dictionary(m.headers, [...at, 'headers'], 'header names to patterns');
+  if (h !== undefined) {
+    headers = {};
+    for (const [name, v] of Object.entries(h)) {
+      if (!TOKEN.test(name)) c.report([...at, 'headers', name], 'is not a header name');
+      const g = readGlob(c, v, [...at, 'headers', name], 'a header value pattern');
+      if (g !== undefined) headers[name.toLowerCase()] = g;
+    }
+  }
+  return { methods, paths, ...(headers !== undefined ? { headers } : {}) };
 }
 
 function readAuthentication(c: Checker, raw: unknown, at: KeyPath, services: ReadonlyMap<string, ServiceModel>): AuthenticationPolicyModel | undefined {

@@ -289,6 +289,11 @@ function someValue(v: string | readonly string[] | undefined, m: StringMatch): b
 const CLAIM_KEY = /^request\.auth\.claims((?:\[[^\][]+\])+)$/;
 const HEADER_KEY = /^request\.headers\[([^\][]+)\]$/;
 
+/** The `when` keys the engine understands (for the config validator). */
+export function isConditionKey(key: string): boolean {
+  return CLAIM_KEY.test(key) || HEADER_KEY.test(key) || key === 'request.auth.principal' || key === 'source.principal';
+}
+
 function compileCondition(c: AuthzCondition, where: string): Match {
   const yes = c.values === undefined || c.values.length === 0 ? undefined : anyGlob(c.values, `${where} values`);
   const no = c.notValues === undefined || c.notValues.length === 0 ? undefined : anyGlob(c.notValues, `${where} notValues`);

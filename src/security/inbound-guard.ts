@@ -9,7 +9,8 @@
  *    principal and claims, the method, the normalised path and the headers:
  *    a denial is a 403.
  * Authorization must see the normalised path and the verified identities,
- * hence the order.
+ * hence the order. Steps 2 and 3 ({@link checkAccess}) are transport-neutral:
+ * gRPC calls run them with the method path and the request metadata.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authorizer, AuthzDecision } from './authz.ts';
@@ -17,6 +18,7 @@ import type { JwtAuthenticator } from './jwt.ts';
 import { normalizeRequestTarget } from './path-normalize.ts';
 import type { PathNormalizeOptions } from './path-normalize.ts';
 import { peerOf } from './peer-store.ts';
+import type { PeerIdentity } from './peer-verify.ts';
 
 export interface InboundGuardOptions {
   /** The service being called (the authorization target). */
@@ -28,13 +30,28 @@ export interface InboundGuardOptions {
 
 export type InboundVerdict =
   | { readonly ok: true; readonly path: string; readonly principal: string | undefined; readonly decision: AuthzDecision | undefined }
-  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly reason: string; readonly message: string };
+  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly reason: string; readonly message: string; readonly policy?: string | undefined };
 
 export async function checkInbound(req: IncomingMessage, options: InboundGuardOptions): Promise<InboundVerdict> {
   const target = normalizeRequestTarget(req.url ?? '/', options.path);
   if (!target.ok) return { ok: false, status: 400, reason: target.reason, message: target.message };
   if (target.changed) req.url = target.path + target.query;
+  return checkAccess(options, { method: (req.method ?? 'GET').toUpperCase(), path: target.path, headers: req.headers, peer: peerOf(req) });
+}
 
+/** What steps 2 and 3 look at, whatever the transport. */
+export interface AccessRequest {
+  /** Upper case; `POST` for gRPC. */
+  readonly method: string;
+  /** Normalised path, or the gRPC method path `/package.Service/Method`. */
+  readonly path: string;
+  /** Lower-case names: HTTP headers, or gRPC metadata. */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly peer: PeerIdentity | undefined;
+}
+
+/** JWT authentication (401) then authorization (403), for HTTP requests and gRPC calls alike. */
+export async function checkAccess(options: InboundGuardOptions, req: AccessRequest): Promise<InboundVerdict> {
   let auth: { principal: string; claims: Readonly<Record<string, unknown>> } | undefined;
   if (options.authenticator !== undefined) {
     const r = await options.authenticator.authenticate(req.headers);
@@ -44,19 +61,19 @@ export async function checkInbound(req: IncomingMessage, options: InboundGuardOp
 
   let decision: AuthzDecision | undefined;
   if (options.authorizer !== undefined) {
-    const peer = peerOf(req);
+    const peer = req.peer;
     decision = options.authorizer.check(options.service, {
-      method: (req.method ?? 'GET').toUpperCase(),
-      path: target.path,
+      method: req.method,
+      path: req.path,
       headers: req.headers,
       ...(peer === undefined ? {} : { peer }),
       ...(auth === undefined ? {} : { auth }),
     });
     if (!decision.allowed) {
-      return { ok: false, status: 403, reason: decision.reason, message: decision.policy === undefined ? 'RBAC: access denied' : `RBAC: access denied by ${decision.policy}` };
+      return { ok: false, status: 403, reason: decision.reason, policy: decision.policy, message: decision.policy === undefined ? 'RBAC: access denied' : `RBAC: access denied by ${decision.policy}` };
     }
   }
-  return { ok: true, path: target.path, principal: auth?.principal, decision };
+  return { ok: true, path: req.path, principal: auth?.principal, decision };
 }
 
 /** Answers a refused request (plain text, no details beyond the reason code). */

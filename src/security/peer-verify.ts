@@ -100,6 +100,12 @@ export interface PeerVerifierOptions {
   /** Wall clock, epoch ms. */
   readonly now?: () => number;
   readonly maxCacheEntries?: number;
+  /**
+   * CA certificates (DER) between the roots and the SVIDs they sign (an
+   * operator intermediate): they complete a peer's chain when the TLS stack
+   * shows only its leaf (a TLS server's view of its client, gRPC's auth context).
+   */
+  readonly intermediates?: () => readonly Uint8Array[];
 }
 
 interface CacheEntry {
@@ -121,8 +127,10 @@ export class PeerVerifier {
   readonly #now: () => number;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #maxCache: number;
+  readonly #intermediates: (() => readonly Uint8Array[]) | undefined;
 
   constructor(options: PeerVerifierOptions) {
+    this.#intermediates = options.intermediates;
     this.trustDomain = options.trustDomain;
     this.#bundle = options.bundle;
     this.#now = options.now ?? Date.now;
@@ -137,7 +145,8 @@ export class PeerVerifier {
 
   /** Verifies `chain` (DER, leaf first, then whatever the peer sent) as the SVID of a peer in `role`. */
   verifyChain(chain: readonly Uint8Array[], role: PeerRole, expected?: ExpectedPeer): PeerCheck {
-    const r = this.#verify(chain, role);
+    const extra = chain.length === 1 ? this.#intermediates?.() : undefined;
+    const r = this.#verify(extra === undefined || extra.length === 0 ? chain : [...chain, ...extra], role);
     if (!r.ok) {
       this.refusals[r.reason]++;
       return r;

@@ -33,7 +33,8 @@ export const TLS_HANDSHAKE_BYTE = 0x16;
 export type InboundMtlsMode = 'permissive' | 'strict';
 
 export interface MeshTlsOptions {
-  readonly mode: InboundMtlsMode;
+  /** Fixed, or read per connection (a config reload may change it). */
+  readonly mode: InboundMtlsMode | (() => InboundMtlsMode);
   readonly svids: Pick<SvidManager, 'ready' | 'contextOptions' | 'attachServer' | 'verifier'>;
   /** Which client identities may connect at all (authorization decides per request). Default: any SVID of our trust domain. */
   readonly expectedPeer?: ExpectedPeer;
@@ -51,15 +52,25 @@ export interface MeshTls {
   detach(): void;
 }
 
+/** Sorts the connections of one server into mTLS and plaintext; what is accepted goes to `handOver`. */
+export interface MeshTlsAcceptor {
+  readonly tlsServer: TlsServer;
+  readonly verifier: PeerVerifier;
+  /** Takes a new raw connection. */
+  accept(socket: Socket): void;
+  close(): void;
+}
+
 type ConnectionListener = (this: HttpServer, socket: Socket) => void;
 
-export function attachMeshTls(server: HttpServer, options: MeshTlsOptions): MeshTls {
+/**
+ * The connection sorting on its own, for servers whose connections arrive
+ * some other way than a `connection` listener (the server hook of init()).
+ */
+export function createMeshTlsAcceptor(handOver: (socket: Socket) => void, options: MeshTlsOptions): MeshTlsAcceptor {
   const verifier = options.svids.verifier;
   const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
-  const originals = server.listeners('connection') as ConnectionListener[];
-  const handOver = (socket: Socket): void => {
-    for (const l of originals) l.call(server, socket);
-  };
+  const modeOf = typeof options.mode === 'function' ? options.mode : ((m) => () => m)(options.mode);
   const refuse = (socket: Socket, reason: PeerRefusalReason, message: string): void => {
     verifier.count(reason);
     options.onRefused?.(reason, message);
@@ -87,7 +98,7 @@ export function attachMeshTls(server: HttpServer, options: MeshTlsOptions): Mesh
   // Handshake failures (no shared cipher, garbage, a client that gave up) are the client's problem; keep the server alive.
   tlsServer.on('tlsClientError', (_err, tls) => tls.destroy());
 
-  const onConnection = (socket: Socket): void => {
+  const accept = (socket: Socket): void => {
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -106,7 +117,7 @@ export function attachMeshTls(server: HttpServer, options: MeshTlsOptions): Mesh
           return;
         }
         tlsServer.emit('connection', socket);
-      } else if (options.mode === 'strict') {
+      } else if (modeOf() === 'strict') {
         refuse(socket, 'plaintext', `plaintext connection from ${socket.remoteAddress ?? '?'} refused: mTLS is strict`);
       } else {
         handOver(socket);
@@ -118,19 +129,38 @@ export function attachMeshTls(server: HttpServer, options: MeshTlsOptions): Mesh
     socket.once('error', cleanup);
   };
 
+  let open = true;
+  return {
+    tlsServer,
+    verifier,
+    accept,
+    close() {
+      if (!open) return;
+      open = false;
+      detachRotation();
+      tlsServer.close();
+    },
+  };
+}
+
+export function attachMeshTls(server: HttpServer, options: MeshTlsOptions): MeshTls {
+  const originals = server.listeners('connection') as ConnectionListener[];
+  const acceptor = createMeshTlsAcceptor((socket) => {
+    for (const l of originals) l.call(server, socket);
+  }, options);
+  const onConnection = (socket: Socket): void => acceptor.accept(socket);
   server.removeAllListeners('connection');
   server.on('connection', onConnection);
   let attached = true;
   return {
-    tlsServer,
-    verifier,
+    tlsServer: acceptor.tlsServer,
+    verifier: acceptor.verifier,
     detach() {
       if (!attached) return;
       attached = false;
-      detachRotation();
       server.off('connection', onConnection);
       for (const l of originals) server.on('connection', l);
-      tlsServer.close();
+      acceptor.close();
     },
   };
 }

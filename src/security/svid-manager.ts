@@ -106,6 +106,8 @@ export class SvidManager extends EventEmitter {
   readonly #log: SvidManagerLog | undefined;
 
   #svid: Svid | undefined;
+  /** The intermediates of our own chain: peers signed by the same CA have the same ones. */
+  #intermediates: readonly Uint8Array[] = [];
   #bundle: TrustBundle | undefined;
   #bundlePem = '';
   #context: SecureContext | undefined;
@@ -130,7 +132,7 @@ export class SvidManager extends EventEmitter {
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#log = options.log;
-    this.verifier = new PeerVerifier({ trustDomain: options.trustDomain, bundle: () => this.#bundle, now: this.#now });
+    this.verifier = new PeerVerifier({ trustDomain: options.trustDomain, bundle: () => this.#bundle, now: this.#now, intermediates: () => this.#intermediates });
   }
 
   /** True while a certificate is held and has not expired. */
@@ -321,6 +323,7 @@ export class SvidManager extends EventEmitter {
   #install(svid: Svid): void {
     const received = this.#now();
     this.#svid = svid;
+    this.#intermediates = pemToDers(svid.certChainPem).slice(1);
     this.#setBundle(svid.bundlePem, false);
     this.#context = undefined;
     this.#consecutiveFailures = 0;

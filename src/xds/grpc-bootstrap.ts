@@ -23,6 +23,11 @@ export interface GrpcXdsOptions {
    * state-of-the-world only, which the control plane serves alongside delta.
    */
   readonly mode?: XdsMode;
+  /**
+   * `certificate_providers` of the bootstrap (gRFC A29): where the xDS TLS
+   * contexts (mTLS with `mesh.mtls: strict`) take their certificates from.
+   */
+  readonly certificateProviders?: Readonly<Record<string, { readonly plugin_name: string; readonly config: Readonly<Record<string, string>> }>>;
 }
 
 export interface GrpcXdsRegistration {
@@ -45,6 +50,7 @@ export function grpcXdsBootstrap(options: GrpcXdsOptions): object {
       server_features: ['xds_v3'],
     })),
     node: { id: options.nodeId, locality: { zone: options.zone ?? '' } },
+    ...(options.certificateProviders !== undefined ? { certificate_providers: options.certificateProviders } : {}),
   };
 }
 

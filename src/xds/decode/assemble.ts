@@ -7,6 +7,8 @@
 import { EnmeshError } from '../../errors.ts';
 import { finalizeModel } from '../../model/finalize.ts';
 import {
+  type AuthenticationPolicyModel,
+  type AuthorizationPolicyModel,
   DEFAULT_RETRY_BUDGET,
   type Labels,
   type MeshModel,
@@ -30,17 +32,23 @@ export function assembleModel(resources: ResourceMaps): MeshModel {
   const r = asDecoded(resources);
   let mesh: MeshSettings | undefined;
   const services = new Map<string, ServiceModel>();
+  const authorization: AuthorizationPolicyModel[] = [];
+  const authentication: AuthenticationPolicyModel[] = [];
   for (const listener of r.listeners.values()) {
     mesh ??= listener.mesh;
     // Both listeners of a service (`ratings`, `ratings:50051`) describe it; the first one seen wins.
-    if (!services.has(listener.service)) services.set(listener.service, assembleService(listener, r));
+    if (!services.has(listener.service)) {
+      services.set(listener.service, assembleService(listener, r));
+      authorization.push(...(listener.authorization ?? []));
+      authentication.push(...(listener.authentication ?? []));
+    }
   }
   return finalizeModel({
     source: 'xds',
     mesh: mesh ?? DEFAULT_MESH,
     services,
-    // Authorization and authentication travel in RBAC / jwt_authn filters, not decoded yet.
-    policies: { authorization: [], authentication: [] },
+    // From the RBAC / jwt_authn filters of each service's listener.
+    policies: { authorization, authentication },
   });
 }
 

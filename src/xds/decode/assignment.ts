@@ -32,6 +32,7 @@ export function decodeAssignment(msg: Obj, where: Where): DecodedAssignment {
       const meta = readEnmeshMetadata(lb.metadata);
       const mp = `${at}.metadata.filter_metadata.enmesh`;
       const origin = metaString(meta, 'origin', where, mp) ?? 'static';
+      const health = String(lb.health_status ?? 'UNKNOWN');
       if (!ORIGINS.has(origin)) invalid(where, `${mp}.origin`, `unsupported value ${origin}`);
       endpoints.push({
         endpoint: {
@@ -40,8 +41,9 @@ export function decodeAssignment(msg: Obj, where: Where): DecodedAssignment {
           labels: metaLabels(meta, 'labels', where, mp) ?? {},
           weight,
           zone,
-          healthy: SERVING.has(String(lb.health_status ?? 'UNKNOWN')),
+          healthy: SERVING.has(health),
           origin: origin as EndpointModel['origin'],
+          ...(health === 'DRAINING' ? { draining: true } : {}),
         },
         index: metaNumber(meta, 'index', where, mp),
       });

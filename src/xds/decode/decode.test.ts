@@ -4,7 +4,7 @@ import { enmeshMetadata, readEnmeshMetadata, type JsonObject } from '../metadata
 import { decodeMessage, toAny, type AnyMessage } from '../protos.ts';
 import { ENMESH_PROFILE, translateModel } from '../translate/index.ts';
 import { richModel } from '../../../test/fixtures/xds/rich-model.ts';
-import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, HTTP_CONNECTION_MANAGER, LISTENER, ROUTE_CONFIGURATION, ROUTER_FILTER, RBAC_FILTER } from '../type-urls.ts';
+import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, HTTP_CONNECTION_MANAGER, LISTENER, ROUTE_CONFIGURATION, ROUTER_FILTER, LOCAL_RATE_LIMIT_FILTER, FAULT_FILTER } from '../type-urls.ts';
 import { assembleModel, decodeResource, MAX_RESOURCE_BYTES, referencedResourceNames, requiredResourceNames, type DecodedAssignment, type DecodedCluster } from './index.ts';
 
 type Obj = Record<string, any>;
@@ -115,10 +115,10 @@ describe('decodeResource rejects, naming resource and field', () => {
   });
 
   it('an HTTP filter chain the client cannot apply', () => {
-    const unknown = edited(LISTENER, 'reviews', editHcm((hcm) => hcm.http_filters.unshift({ name: 'rbac', typed_config: toAny(RBAC_FILTER, {}) })));
-    expect(rejection(LISTENER, unknown)).toBe(`Listener "reviews": api_listener.api_listener.http_filters[0].typed_config.type_url: unsupported filter ${RBAC_FILTER}`);
-    const optional = edited(LISTENER, 'reviews', editHcm((hcm) => hcm.http_filters.unshift({ name: 'rbac', typed_config: toAny(RBAC_FILTER, {}), is_optional: true })));
-    expect(decodeResource(LISTENER, optional).value).toMatchObject({ httpFilters: [expect.any(String), ROUTER_FILTER] });
+    const unknown = edited(LISTENER, 'reviews', editHcm((hcm) => hcm.http_filters.unshift({ name: 'ratelimit', typed_config: toAny(LOCAL_RATE_LIMIT_FILTER, { stat_prefix: 'x' }) })));
+    expect(rejection(LISTENER, unknown)).toBe(`Listener "reviews": api_listener.api_listener.http_filters[0].typed_config.type_url: unsupported filter ${LOCAL_RATE_LIMIT_FILTER}`);
+    const optional = edited(LISTENER, 'reviews', editHcm((hcm) => hcm.http_filters.unshift({ name: 'ratelimit', typed_config: toAny(LOCAL_RATE_LIMIT_FILTER, { stat_prefix: 'x' }), is_optional: true })));
+    expect(decodeResource(LISTENER, optional).value).toMatchObject({ httpFilters: [FAULT_FILTER, ROUTER_FILTER] });
     const routerFirst = edited(LISTENER, 'reviews', editHcm((hcm) => hcm.http_filters.reverse()));
     expect(rejection(LISTENER, routerFirst)).toBe('Listener "reviews": api_listener.api_listener.http_filters[0]: the router filter must be the last filter, and only the last');
   });
@@ -223,7 +223,7 @@ describe('decodeResource accepts', () => {
       name: 'outbound|80||web',
       endpoints: [
         { host: 'web-0.web', port: 80, labels: {}, weight: 1, zone: '', healthy: true, origin: 'static' },
-        { host: '10.1.1.1', port: 80, labels: {}, weight: 1, zone: '', healthy: false, origin: 'static' },
+        { host: '10.1.1.1', port: 80, labels: {}, weight: 1, zone: '', healthy: false, origin: 'static', draining: true },
       ],
     });
   });

@@ -1,8 +1,9 @@
 /** `Listener` → {@link DecodedListener}: an API listener whose HttpConnectionManager uses RDS over ADS. */
-import type { MeshSettings, MtlsMode, Protocol } from '../../model/types.ts';
+import type { AuthenticationPolicyModel, AuthorizationPolicyModel, MeshSettings, MtlsMode, Protocol } from '../../model/types.ts';
 import { readEnmeshMetadata } from '../metadata.ts';
 import { decodeMessage } from '../protos.ts';
-import { FAULT_FILTER, HTTP_CONNECTION_MANAGER, ROUTER_FILTER } from '../type-urls.ts';
+import { FAULT_FILTER, HTTP_CONNECTION_MANAGER, JWT_AUTHN_FILTER, RBAC_FILTER, ROUTER_FILTER } from '../type-urls.ts';
+import { decodeJwtAuthnFilter, decodeRbacFilter } from './security-filters.ts';
 import { invalid, METADATA_PATH, metaNumber, metaObject, metaString, port, type Obj, type Where } from './fields.ts';
 import type { DecodedListener } from './types.ts';
 
@@ -10,7 +11,7 @@ import type { DecodedListener } from './types.ts';
  * HTTP filters this client applies. A filter it does not know must not be
  * silently skipped (it may be an authorization filter), unless marked optional.
  */
-const KNOWN_HTTP_FILTERS: ReadonlySet<string> = new Set([FAULT_FILTER, ROUTER_FILTER]);
+const KNOWN_HTTP_FILTERS: ReadonlySet<string> = new Set([FAULT_FILTER, ROUTER_FILTER, RBAC_FILTER, JWT_AUTHN_FILTER]);
 
 const PROTOCOLS: ReadonlySet<string> = new Set(['http', 'grpc']);
 const MTLS_MODES: ReadonlySet<string> = new Set(['disabled', 'permissive', 'strict']);
@@ -36,6 +37,7 @@ export function decodeListener(msg: Obj, where: Where): DecodedListener {
 
   const filters = (hcm.http_filters ?? []) as Obj[];
   const httpFilters: string[] = [];
+  const security: { typeUrl: string; value: Uint8Array; path: string }[] = [];
   filters.forEach((f, i) => {
     const path = `${at}.http_filters[${i}]`;
     const typeUrl = f.typed_config?.type_url as string | undefined;
@@ -47,6 +49,7 @@ export function decodeListener(msg: Obj, where: Where): DecodedListener {
       invalid(where, `${path}.typed_config.type_url`, `unsupported filter ${typeUrl}`);
     }
     httpFilters.push(typeUrl);
+    if (typeUrl === RBAC_FILTER || typeUrl === JWT_AUTHN_FILTER) security.push({ typeUrl, value: f.typed_config.value as Uint8Array, path: `${path}.typed_config` });
   });
 
   const meta = readEnmeshMetadata(msg.metadata);
@@ -66,8 +69,16 @@ export function decodeListener(msg: Obj, where: Where): DecodedListener {
     routeConfigName,
     httpFilters,
   };
+  // Policies of this service, read once its trust domain is known (service sources are SPIFFE IDs in it).
+  const withPolicies = (trustDomain: string): DecodedListener => {
+    if (security.length === 0) return out;
+    const decode = (f: (typeof security)[number]): { authorization?: AuthorizationPolicyModel[]; authentication?: AuthenticationPolicyModel[] } =>
+      f.typeUrl === RBAC_FILTER ? { authorization: decodeRbacFilter(f.value, service, trustDomain, where, f.path) } : { authentication: decodeJwtAuthnFilter(f.value, service, where, f.path) };
+    const parts = security.map(decode);
+    return { ...out, authorization: parts.flatMap((p) => p.authorization ?? []), authentication: parts.flatMap((p) => p.authentication ?? []) };
+  };
   const mesh = metaObject(meta, 'mesh', where, METADATA_PATH);
-  if (mesh === undefined) return out;
+  if (mesh === undefined) return withPolicies('');
   const meshPath = `${METADATA_PATH}.mesh`;
   const mtls = metaString(mesh, 'mtls', where, meshPath) ?? 'permissive';
   if (!MTLS_MODES.has(mtls)) invalid(where, `${meshPath}.mtls`, `unsupported value ${mtls}`);
@@ -76,7 +87,7 @@ export function decodeListener(msg: Obj, where: Where): DecodedListener {
     trustDomain: metaString(mesh, 'trustDomain', where, meshPath) ?? '',
     mtls: mtls as MtlsMode,
   };
-  return { ...out, mesh: settings };
+  return { ...withPolicies(settings.trustDomain), mesh: settings };
 }
 
 /** `ratings:50051` → service and port; a listener from elsewhere may carry no enmesh metadata. */

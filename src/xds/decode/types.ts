@@ -3,6 +3,8 @@
  * a model is joining them, not interpreting xDS again. Each carries a `kind`.
  */
 import type {
+  AuthenticationPolicyModel,
+  AuthorizationPolicyModel,
   AdaptiveConcurrencyModel,
   FaultPolicyModel,
   CircuitBreakerModel,
@@ -30,6 +32,10 @@ export interface DecodedListener {
   readonly mesh?: MeshSettings;
   /** Type URLs of the HTTP filters, in order (the router last). */
   readonly httpFilters: readonly string[];
+  /** Authorization policies of this service, from its RBAC filters. */
+  readonly authorization?: readonly AuthorizationPolicyModel[];
+  /** Authentication policies of this service, from its jwt_authn filter. */
+  readonly authentication?: readonly AuthenticationPolicyModel[];
 }
 
 export interface DecodedRoute {

@@ -85,7 +85,8 @@ function assignment(name: string, endpoints: readonly EndpointModel[]): { name: 
 function lbEndpoint(e: EndpointModel, index: number | undefined): Message {
   return {
     endpoint: { address: { socket_address: { address: e.host, port_value: e.port } } },
-    health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+    // DRAINING: an operator drained it (control-plane state); clients send it no new requests.
+    health_status: e.draining === true ? 'DRAINING' : e.healthy ? 'HEALTHY' : 'UNHEALTHY',
     metadata: enmeshMetadata({ labels: { ...e.labels }, origin: e.origin, index }),
     load_balancing_weight: { value: endpointWeight(e) },
   };

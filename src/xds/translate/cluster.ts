@@ -30,6 +30,8 @@ export interface ClusterTranslateOptions {
    * the control plane always serves LRS on its xDS port.
    */
   readonly loadReporting?: boolean;
+  /** The clusters' transport socket (mTLS for gRPC clients, tls-contexts.ts); absent: plaintext. */
+  readonly transportSocket?: Message;
 }
 
 /**
@@ -68,6 +70,7 @@ export function translateClusters(
   // Envoy's panic threshold (default 50 %, as the model's) covers ejected endpoints too.
   if (panic !== undefined) shared.common_lb_config = { healthy_panic_threshold: { value: panic } };
   if (options.loadReporting !== false) shared.lrs_server = { self: {} };
+  if (options.transportSocket !== undefined) shared.transport_socket = options.transportSocket;
 
   const sharedMetadata: Record<string, unknown> = {
     lb: service.loadBalancer === 'peak-ewma' ? 'peak-ewma' : undefined,

@@ -11,6 +11,7 @@ import type { MeshModel, ServiceModel } from '../../model/types.ts';
 import { toAny, type AnyMessage } from '../protos.ts';
 import { FAULT_FILTER, ROUTER_FILTER } from '../type-urls.ts';
 import type { Degradations } from './degradations.ts';
+import { jwtAuthnFilter, rbacAllowFilter, rbacDenyFilter } from './security-filters.ts';
 import type { ClientProfile, Message } from './types.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
@@ -28,6 +29,8 @@ export interface HttpFilterSpec {
   readonly name: string;
   /** The filter's listener-level config for this service, or undefined to leave it out. */
   config(ctx: HttpFilterContext): AnyMessage | undefined;
+  /** Sent with `is_optional`: a client that cannot apply it ignores it instead of NACKing the listener. */
+  readonly optional?: boolean;
 }
 
 let emptyFault: AnyMessage | undefined;
@@ -38,8 +41,8 @@ const faultFilter: HttpFilterSpec = {
   config: () => (emptyFault ??= toAny(FAULT_FILTER, {})),
 };
 
-/** Filters before the router, in execution order. */
-const FILTER_CHAIN: readonly HttpFilterSpec[] = [faultFilter];
+/** Filters before the router, in execution order: authentication before authorization (RBAC matches the JWT), deny before allow. */
+const FILTER_CHAIN: readonly HttpFilterSpec[] = [jwtAuthnFilter, rbacDenyFilter, rbacAllowFilter, faultFilter];
 
 let router: AnyMessage | undefined;
 
@@ -48,7 +51,7 @@ export function httpFilters(ctx: HttpFilterContext): Message[] {
   const out: Message[] = [];
   for (const spec of FILTER_CHAIN) {
     const typed = spec.config(ctx);
-    if (typed !== undefined) out.push({ name: spec.name, typed_config: typed });
+    if (typed !== undefined) out.push({ name: spec.name, typed_config: typed, ...(spec.optional === true ? { is_optional: true } : {}) });
   }
   out.push({ name: ROUTER_FILTER_NAME, typed_config: (router ??= toAny(ROUTER_FILTER, {})) });
   return out;

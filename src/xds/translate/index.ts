@@ -9,6 +9,7 @@ import type { MeshModel } from '../../model/types.ts';
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION } from '../type-urls.ts';
 import { translateAssignments } from './assignment.ts';
 import { translateClusters } from './cluster.ts';
+import { upstreamTransportSocket } from './tls-contexts.ts';
 import { Degradations } from './degradations.ts';
 import { translateListeners } from './listener.ts';
 import { makeResource, MAX_RESOURCE_BYTES } from './resource.ts';
@@ -49,7 +50,8 @@ export function translateModel(model: MeshModel, profile: ClientProfile): Transl
   for (const service of model.services.values()) {
     put(LISTENER, translateListeners(service, model, profile, degradations));
     put(ROUTE_CONFIGURATION, [translateRouteConfig(service, model, profile, degradations)]);
-    put(CLUSTER, translateClusters(service, profile, degradations));
+    const transportSocket = upstreamTransportSocket(service, model, profile);
+    put(CLUSTER, translateClusters(service, profile, degradations, transportSocket === undefined ? {} : { transportSocket }));
     put(CLUSTER_LOAD_ASSIGNMENT, translateAssignments(service, profile, degradations));
   }
   return { byType, degradations: degradations.list() };

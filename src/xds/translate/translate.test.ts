@@ -368,17 +368,20 @@ describe('translateModel for grpc-xds clients', () => {
       [CLUSTER]: require(`${dir}cluster-resource-type.js`).ClusterResourceType.get(),
       [CLUSTER_LOAD_ASSIGNMENT]: require(`${dir}endpoint-resource-type.js`).EndpointResourceType.get(),
     };
-    const errors = (t: TranslatedResources): string[] => {
+    // The rich model is mTLS strict: its gRPC clusters name the bootstrap's `enmesh` certificate provider.
+    const errors = (t: TranslatedResources, certificateProviders: object = { enmesh: {} }): string[] => {
       const out: string[] = [];
       for (const [typeUrl, resources] of t.byType) {
         for (const r of resources.values()) {
-          const result = validators[typeUrl].decode({ bootstrap: { certificateProviders: {} }, server: {} }, { type_url: r.any.type_url, value: Buffer.from(r.any.value) });
+          const result = validators[typeUrl].decode({ bootstrap: { certificateProviders }, server: {} }, { type_url: r.any.type_url, value: Buffer.from(r.any.value) });
           if (result.error !== undefined) out.push(`${r.name}: ${result.error}`);
         }
       }
       return out;
     };
     expect(errors(tr)).toEqual([]);
+    // Without that provider in its bootstrap, a gRPC client refuses the TLS clusters (gRFC A29).
+    expect(errors(tr, {}).join('\n')).toMatch(/Unmatched UpstreamTlsContext.tls_certificate_provider_instance.instance_name: enmesh/);
     const full = errors(translateModel(richModel(), ENMESH_PROFILE)).join('\n');
     expect(full).toMatch(/unsupported lb_policy: LEAST_REQUEST/);
     expect(full).toMatch(/unsupported action: redirect/);
