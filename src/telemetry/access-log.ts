@@ -10,7 +10,8 @@
  * entry only when it says yes: a filtered-out or unsampled request then
  * costs a comparison and (when sampling) one random number.
  */
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type pinoModule from 'pino';
 import { EnmeshError } from '../errors.ts';
 
 export interface AccessLogOptions {
@@ -18,9 +19,10 @@ export interface AccessLogOptions {
   readonly destination?: string | number;
   /**
    * Which requests are logged: `all` (default); `errors`: status 0 or >= 400,
-   * or any response flag; or a predicate.
+   * any response flag, or a gRPC status other than OK; or a predicate
+   * (`grpcStatus` is -1 for plain HTTP).
    */
-  readonly filter?: 'all' | 'errors' | ((status: number, flags: string) => boolean);
+  readonly filter?: 'all' | 'errors' | ((status: number, flags: string, grpcStatus: number) => boolean);
   /** Share of the requests passing the filter that are logged, 0..1. Default 1. */
   readonly sampleRate?: number;
   /** Bytes buffered before a write. Default 4096. */
@@ -90,11 +92,17 @@ interface AccessLogLine {
   user_agent?: string;
 }
 
-type Destination = ReturnType<typeof pino.destination>;
+type Destination = ReturnType<typeof pinoModule.destination>;
+
+/** pino is loaded on the first access log made: processes without one do not pay for it. */
+let pino: typeof pinoModule | undefined;
+function loadPino(): typeof pinoModule {
+  return (pino ??= createRequire(import.meta.url)('pino') as typeof pinoModule);
+}
 
 export class AccessLog {
   readonly #dest: Destination;
-  readonly #filter: (status: number, flags: string) => boolean;
+  readonly #filter: (status: number, flags: string, grpcStatus: number) => boolean;
   readonly #rate: number;
   readonly #random: () => number;
   #dropped = 0;
@@ -109,7 +117,7 @@ export class AccessLog {
     const f = options.filter ?? 'all';
     this.#filter = typeof f === 'function' ? f : f === 'errors' ? isError : () => true;
     const target = options.destination ?? 1;
-    this.#dest = pino.destination({
+    this.#dest = loadPino().destination({
       ...(typeof target === 'number' ? { fd: target } : { dest: target, mkdir: true }),
       sync: false,
       minLength: options.bufferBytes ?? 4096,
@@ -130,8 +138,8 @@ export class AccessLog {
   }
 
   /** Whether a request with this outcome is to be logged (filter, then sampling). */
-  wants(status: number, flags: string): boolean {
-    if (!this.#filter(status, flags)) return false;
+  wants(status: number, flags: string, grpcStatus = -1): boolean {
+    if (!this.#filter(status, flags, grpcStatus)) return false;
     return this.#rate >= 1 || this.#random() < this.#rate;
   }
 
@@ -186,8 +194,8 @@ export class AccessLog {
   }
 }
 
-function isError(status: number, flags: string): boolean {
-  return status === 0 || status >= 400 || (flags !== '' && flags !== '-');
+function isError(status: number, flags: string, grpcStatus: number): boolean {
+  return status === 0 || status >= 400 || (flags !== '' && flags !== '-') || grpcStatus > 0;
 }
 
 /** An access log per options, or undefined when the options do not ask for one. */

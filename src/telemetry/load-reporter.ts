@@ -21,10 +21,14 @@ import type { BackoffOptions } from '../xds/client/backoff.ts';
 import { systemClock } from '../xds/client/clock.ts';
 import type { XdsClock } from '../xds/client/clock.ts';
 import type { NodeMessage } from '../xds/client/node.ts';
-import type { ClusterStatsMessage, LoadStore } from './load-stats.ts';
+import type { MeshModel } from '../model/types.ts';
+import { clusterName } from '../xds/resource-names.ts';
+import { addPolicyStats } from './load-stats.ts';
+import type { ClusterPolicyReport, ClusterStatsMessage, LoadStore } from './load-stats.ts';
 
 export { LATENCY_BOUNDS_MS, LATENCY_METRIC, LoadStore, LocalityLoad, latencyQuantile, readLatency } from './load-stats.ts';
-export type { ClusterStatsMessage, LatencyStats, Locality } from './load-stats.ts';
+export { BREAKER_OPEN_METRIC, EJECTED_METRIC, addPolicyStats } from './load-stats.ts';
+export type { ClusterPolicyReport, ClusterStatsMessage, LatencyStats, Locality } from './load-stats.ts';
 
 const LRS_SERVICE = 'envoy.service.load_stats.v3.LoadReportingService';
 /** What a client announces so a server may answer `send_all_clusters`. */
@@ -43,6 +47,8 @@ export interface LoadReportClientOptions {
   readonly backoff?: BackoffOptions;
   readonly clock?: XdsClock;
   readonly random?: () => number;
+  /** The resilience state to report with every report (open breakers, ejected endpoints); see {@link policyReportOf}. */
+  readonly policies?: () => readonly ClusterPolicyReport[];
 }
 
 export interface LoadReportClientEvents {
@@ -156,6 +162,14 @@ export class LoadReportClient extends EventEmitter<LoadReportClientEvents> {
 
   #send(call: LrsCall): void {
     const stats = this.#options.store.take(this.#wanted);
+    const policies = this.#options.policies;
+    if (policies !== undefined) {
+      try {
+        addPolicyStats(stats, policies().filter((p) => this.#wanted(p.cluster)));
+      } catch {
+        // Policy state is a courtesy: a failure to read it must not stop load reports.
+      }
+    }
     call.write({ cluster_stats: stats });
     this.emit('report', stats);
   }
@@ -172,4 +186,22 @@ export class LoadReportClient extends EventEmitter<LoadReportClientEvents> {
     this.#reconnect = this.#clock.setTimeout(() => this.start(), this.#backoff.next());
     (this.#reconnect as { unref?: () => void }).unref?.();
   }
+}
+
+/**
+ * Open breakers and ejected endpoints per destination cluster, read from a
+ * mesh's `policyState()` (the SDK's resilience state) and its model (for the
+ * cluster names). Called once per report, not per request.
+ */
+export function policyReportOf(state: Record<string, unknown>, model: MeshModel | undefined): ClusterPolicyReport[] {
+  const services = (state.services ?? {}) as Record<string, { breaker?: { state?: string }; outlierDetection?: { ejected?: readonly { endpoint?: string }[] } }>;
+  const out: ClusterPolicyReport[] = [];
+  for (const [name, s] of Object.entries(services)) {
+    const svc = model?.services.get(name);
+    if (svc === undefined) continue;
+    const breakerOpen = s.breaker?.state === 'open';
+    const ejected = (s.outlierDetection?.ejected ?? []).map((e) => e.endpoint ?? '').filter((e) => e !== '');
+    if (breakerOpen || ejected.length > 0) out.push({ cluster: clusterName(name, svc.port), breakerOpen, ejected });
+  }
+  return out;
 }

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { LATENCY_METRIC, LoadStore, latencyQuantile, readLatency } from './load-stats.ts';
+import { BREAKER_OPEN_METRIC, EJECTED_METRIC, LATENCY_METRIC, LoadStore, addPolicyStats, latencyQuantile, readLatency } from './load-stats.ts';
+import type { ClusterStatsMessage } from './load-stats.ts';
+import { policyReportOf } from './load-reporter.ts';
+import { parseMeshYaml } from '../config/load.ts';
 
 describe('LoadStore', () => {
   it('counts per cluster and locality and resets on take, keeping in-progress', () => {
@@ -76,5 +79,34 @@ describe('latency encoding', () => {
     expect(latencyQuantile(lat.buckets!, lat.bucketSums!, 0.99)).toBe(60_000);
     expect(latencyQuantile(new Float64Array(14), new Float64Array(14), 0.5)).toBeUndefined();
     expect(readLatency([{ metric_name: 'cpu', num_requests_finished_with_metric: 1, total_metric_value: 1 }])).toBeUndefined();
+  });
+});
+
+describe('policy state in load reports', () => {
+  it('reads open breakers and ejected endpoints from a mesh policy state, per destination cluster', () => {
+    const model = parseMeshYaml('services:\n  reviews: { protocol: http, port: 9080 }\n  details: { protocol: http, port: 9081 }\n', 'mesh.yaml');
+    const state = {
+      services: {
+        reviews: { breaker: { state: 'open' }, outlierDetection: { ejected: [{ endpoint: '10.0.0.1:9080' }] } },
+        details: { breaker: { state: 'closed' }, outlierDetection: { ejected: [] } },
+        gone: { breaker: { state: 'open' } },
+      },
+    };
+    expect(policyReportOf(state, model)).toEqual([{ cluster: 'outbound|9080||reviews', breakerOpen: true, ejected: ['10.0.0.1:9080'] }]);
+    expect(policyReportOf({}, undefined)).toEqual([]);
+  });
+
+  it('writes them as standard load_metric_stats and upstream_endpoint_stats', () => {
+    const stats: ClusterStatsMessage[] = [];
+    addPolicyStats(stats, [
+      { cluster: 'outbound|9080||reviews', breakerOpen: true, ejected: ['[::1]:9080'] },
+      { cluster: 'outbound|9081||details', breakerOpen: false, ejected: [] },
+    ]);
+    expect(stats).toHaveLength(1);
+    const l = stats[0]!.upstream_locality_stats[0]!;
+    expect(l.total_issued_requests).toBe(0);
+    expect(l.load_metric_stats).toEqual([{ metric_name: BREAKER_OPEN_METRIC, num_requests_finished_with_metric: 1, total_metric_value: 1 }]);
+    expect(l.upstream_endpoint_stats![0]!.address).toEqual({ socket_address: { address: '::1', port_value: 9080 } });
+    expect(l.upstream_endpoint_stats![0]!.load_metric_stats[0]!.metric_name).toBe(EJECTED_METRIC);
   });
 });

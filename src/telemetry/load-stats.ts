@@ -85,6 +85,72 @@ export interface UpstreamLocalityStatsMessage {
   total_error_requests: number;
   total_issued_requests: number;
   load_metric_stats: { metric_name: string; num_requests_finished_with_metric: number; total_metric_value: number }[];
+  /** Per endpoint: enmesh sends it for endpoints with policy state to report (`enmesh.ejected`). */
+  upstream_endpoint_stats?: UpstreamEndpointStatsMessage[];
+}
+
+export interface UpstreamEndpointStatsMessage {
+  address: { socket_address: { address: string; port_value: number } };
+  total_successful_requests: number;
+  total_requests_in_progress: number;
+  total_error_requests: number;
+  total_issued_requests: number;
+  load_metric_stats: { metric_name: string; num_requests_finished_with_metric: number; total_metric_value: number }[];
+}
+
+/**
+ * Resilience state of one cluster as the reporting client sees it, carried in
+ * standard `load_metric_stats` entries: `enmesh.breaker_open` (value 1) on the
+ * cluster while its breaker is open, `enmesh.ejected` (value 1) on each endpoint
+ * outlier detection has ejected. Sent with every report while it holds, so
+ * the control plane can show the current state, not a sum.
+ */
+export interface ClusterPolicyReport {
+  readonly cluster: string;
+  readonly breakerOpen: boolean;
+  /** `host:port` of ejected endpoints (IPv6 in brackets). */
+  readonly ejected: readonly string[];
+}
+
+export const BREAKER_OPEN_METRIC = 'enmesh.breaker_open';
+export const EJECTED_METRIC = 'enmesh.ejected';
+
+/** Adds the policy state to a report: into the cluster's entry when it has traffic, else as its own entry. */
+export function addPolicyStats(stats: ClusterStatsMessage[], reports: readonly ClusterPolicyReport[]): void {
+  for (const r of reports) {
+    if (!r.breakerOpen && r.ejected.length === 0) continue;
+    const locality: UpstreamLocalityStatsMessage = {
+      locality: { region: '', zone: '', sub_zone: '' },
+      total_successful_requests: 0,
+      total_requests_in_progress: 0,
+      total_error_requests: 0,
+      total_issued_requests: 0,
+      load_metric_stats: r.breakerOpen ? [{ metric_name: BREAKER_OPEN_METRIC, num_requests_finished_with_metric: 1, total_metric_value: 1 }] : [],
+      upstream_endpoint_stats: r.ejected.map((address) => {
+        const colon = address.lastIndexOf(':');
+        return {
+          address: { socket_address: { address: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port_value: Number(address.slice(colon + 1)) } },
+          total_successful_requests: 0,
+          total_requests_in_progress: 0,
+          total_error_requests: 0,
+          total_issued_requests: 0,
+          load_metric_stats: [{ metric_name: EJECTED_METRIC, num_requests_finished_with_metric: 1, total_metric_value: 1 }],
+        };
+      }),
+    };
+    const existing = stats.find((s) => s.cluster_name === r.cluster);
+    if (existing !== undefined) {
+      existing.upstream_locality_stats.push(locality);
+    } else {
+      stats.push({
+        cluster_name: r.cluster,
+        upstream_locality_stats: [locality],
+        total_dropped_requests: 0,
+        dropped_requests: [],
+        load_report_interval: { seconds: 0, nanos: 0 },
+      });
+    }
+  }
 }
 
 interface ClusterLoad {

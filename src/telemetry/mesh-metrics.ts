@@ -37,20 +37,30 @@ export interface EnmeshMetrics {
   readonly authzDenials: Counter<'destination_service' | 'policy' | 'dry_run'>;
   /** `enmesh_cert_expiry_seconds{principal}`: seconds until this process's certificate expires. */
   readonly certExpirySeconds: Gauge<'principal'>;
+  /** `enmesh_mtls_refusals_total{reason}`: connections refused by mTLS (plaintext in strict mode, peer certificate refused, own certificate expired). */
+  readonly mtlsRefusals: Counter<'reason'>;
   /** `enmesh_xds_config_info{version}`: 1 for the config version in force (one series at a time). */
   readonly xdsConfigInfo: Gauge<'version'>;
   /** `enmesh_xds_acks_total{type}`: xDS responses accepted, by resource type (listener, route, cluster, endpoint). */
   readonly xdsAcks: Counter<'type'>;
   /** `enmesh_xds_nacks_total{type}`: xDS responses rejected. */
   readonly xdsNacks: Counter<'type'>;
+  /** `enmesh_xds_config_version_info{type, version}`: 1 for the version of each resource type in force. */
+  readonly xdsTypeVersion: Gauge<'type' | 'version'>;
   /** `enmesh_control_plane_connected{server}`: 1 while the xDS stream to `server` is up. */
   readonly controlPlaneConnected: Gauge<'server'>;
+  /** `enmesh_xds_connection_state{server, state}`: 1 for the state the stream to `server` is in (connecting, connected, disconnected), 0 for the others. */
+  readonly xdsConnectionState: Gauge<'server' | 'state'>;
+  /** `enmesh_xds_reconnects_total{server}`: xDS stream attempts after the first, by the server tried. */
+  readonly xdsReconnects: Counter<'server'>;
   /** `enmesh_metrics_label_sets_dropped_total`: Istio label sets refused by the cardinality cap. */
   readonly labelSetsDropped: Counter;
   /** `enmesh_access_log_dropped_total`: access log lines dropped because the destination could not keep up. */
   readonly accessLogDropped: Counter;
   /** Sets {@link xdsConfigInfo} to `version` and removes the previous series. */
   setXdsConfigVersion(version: string): void;
+  /** Sets {@link xdsTypeVersion} of `type` to `version` and removes that type's previous series. */
+  setXdsTypeVersion(type: string, version: string): void;
 }
 
 export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
@@ -61,6 +71,8 @@ export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
 
   const xdsConfigInfo = gauge('enmesh_xds_config_info', 'The xDS config version in force (value 1).', ['version']);
   let shownVersion: string | undefined;
+  const xdsTypeVersion = gauge('enmesh_xds_config_version_info', 'The version of each xDS resource type in force (value 1).', ['type', 'version']);
+  const shownTypeVersions = new Map<string, string>();
   return {
     retries: counter('enmesh_retries_total', 'Retries started (attempts after the first).', ['destination_service', 'route']),
     retryBudgetExhausted: counter('enmesh_retry_budget_exhausted_total', 'Retries refused by the retry budget.', ['destination_service', 'route']),
@@ -74,10 +86,14 @@ export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
     faultsInjected: counter('enmesh_faults_injected_total', 'Faults injected, by kind (delay, abort).', ['destination_service', 'route', 'kind']),
     authzDenials: counter('enmesh_authz_denials_total', 'Requests denied by authorization policy (dry_run="true": would have been).', ['destination_service', 'policy', 'dry_run']),
     certExpirySeconds: gauge('enmesh_cert_expiry_seconds', 'Seconds until the workload certificate expires.', ['principal']),
+    mtlsRefusals: counter('enmesh_mtls_refusals_total', 'Connections refused by mTLS, by reason.', ['reason']),
     xdsConfigInfo,
     xdsAcks: counter('enmesh_xds_acks_total', 'xDS responses accepted, by resource type.', ['type']),
     xdsNacks: counter('enmesh_xds_nacks_total', 'xDS responses rejected, by resource type.', ['type']),
+    xdsTypeVersion,
     controlPlaneConnected: gauge('enmesh_control_plane_connected', '1 while the xDS stream to the server is up.', ['server']),
+    xdsConnectionState: gauge('enmesh_xds_connection_state', 'State of the xDS stream to each server (1 for the current state).', ['server', 'state']),
+    xdsReconnects: counter('enmesh_xds_reconnects_total', 'xDS stream attempts after the first, by the server tried.', ['server']),
     labelSetsDropped: counter('enmesh_metrics_label_sets_dropped_total', 'Istio metric label sets refused by the cardinality cap.', []),
     accessLogDropped: counter('enmesh_access_log_dropped_total', 'Access log lines dropped because the destination could not keep up.', []),
     setXdsConfigVersion(version: string): void {
@@ -85,6 +101,13 @@ export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
       if (shownVersion !== undefined) xdsConfigInfo.remove({ version: shownVersion });
       shownVersion = version;
       xdsConfigInfo.set({ version }, 1);
+    },
+    setXdsTypeVersion(type: string, version: string): void {
+      const shown = shownTypeVersions.get(type);
+      if (version === shown) return;
+      if (shown !== undefined) xdsTypeVersion.remove({ type, version: shown });
+      shownTypeVersions.set(type, version);
+      xdsTypeVersion.set({ type, version }, 1);
     },
   };
 }

@@ -314,6 +314,8 @@ export interface MeshTracingInit {
     readonly registered: { readonly provider: boolean; readonly propagator: boolean; readonly context: boolean };
   };
   readonly memory?: InMemorySpanExporter;
+  /** Joined an application's provider and installed the context manager it lacked (undone on close). */
+  readonly registeredContext?: boolean;
 }
 
 export class MeshTracing {
@@ -322,12 +324,14 @@ export class MeshTracing {
   readonly memory: InMemorySpanExporter | undefined;
   readonly #tracer: Tracer;
   readonly #own: MeshTracingInit['own'];
+  readonly #registeredContext: boolean;
   #closed: Promise<void> | undefined;
 
   constructor(init: MeshTracingInit) {
     this.#tracer = init.tracer;
     this.propagator = init.propagator;
     this.#own = init.own;
+    this.#registeredContext = init.registeredContext === true;
     this.memory = init.memory;
   }
 
@@ -381,6 +385,7 @@ export class MeshTracing {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const own = this.#own;
+      if (this.#registeredContext) contextApi.disable();
       if (own === undefined) return;
       if (own.registered.provider) trace.disable();
       if (own.registered.propagator) propagation.disable();
@@ -434,9 +439,7 @@ export async function startTracing(options: TracingOptions): Promise<MeshTracing
   if (!(rate >= 0 && rate <= 1)) throw new EnmeshError('ENMESH_ERR_INIT', `tracing: sampleRate must be between 0 and 1, got ${String(options.sampleRate)}`);
   const propagator = new MeshPropagator(options.propagation);
   const register = options.register !== false;
-  if (register && appHasTracerProvider()) {
-    return new MeshTracing({ tracer: trace.getTracer(TRACER_NAME), propagator });
-  }
+  if (register && appHasTracerProvider()) return joined(propagator);
 
   const base = await import('@opentelemetry/sdk-trace-base');
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
@@ -456,7 +459,7 @@ export async function startTracing(options: TracingOptions): Promise<MeshTracing
     if (!registered.provider) {
       // Someone registered between the check and now: theirs wins.
       await provider.shutdown();
-      return new MeshTracing({ tracer: trace.getTracer(TRACER_NAME), propagator });
+      return joined(propagator);
     }
     registered.propagator = propagation.setGlobalPropagator(propagator);
   }
@@ -468,6 +471,17 @@ export async function startTracing(options: TracingOptions): Promise<MeshTracing
     own: { provider, ids, rate, random, registered },
     ...(options.exporter === 'memory' ? { memory: exporter as InMemorySpanExporter } : {}),
   });
+}
+
+/**
+ * Tracing inside the application's provider. A provider set with
+ * `trace.setGlobalTracerProvider` alone leaves no context manager, and
+ * without one a handler's calls would not be children of its server span:
+ * then enmesh installs one (and removes it on close).
+ */
+function joined(propagator: MeshPropagator): MeshTracing {
+  const registeredContext = !hasContextManager() && contextApi.setGlobalContextManager(new AsyncLocalContextManager());
+  return new MeshTracing({ tracer: trace.getTracer(TRACER_NAME), propagator, registeredContext });
 }
 
 /** Whether a global context manager is in place (the no-op one does not carry values). */

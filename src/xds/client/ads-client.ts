@@ -13,7 +13,10 @@
  *   spread over replicas). Until then the last good model stays in force.
  *
  * Events: `model` (MeshModel), `warning` (EnmeshError: NACKs, stream failures,
- * resources that do not exist), `connected` / `disconnected` (server address).
+ * resources that do not exist), `connected` / `disconnected` (server address);
+ * for metrics, `ack` / `nack` per response and `state` on every stream
+ * transition (connecting, connected, disconnected; `reconnect` set on attempts
+ * after the first).
  * Warnings use their own event name so a process without listeners never
  * crashes the way an unhandled `'error'` would.
  */
@@ -72,7 +75,15 @@ export interface XdsClientEvents {
   warning: [warning: EnmeshError];
   connected: [server: string];
   disconnected: [server: string];
+  /** A response of `typeUrl` was accepted; `version` is the type's version now in force. */
+  ack: [typeUrl: string, version: string];
+  /** A response of `typeUrl` was rejected; `version` is the one refused. */
+  nack: [typeUrl: string, version: string, message: string];
+  /** The stream to `server` changed state. `reconnect`: a stream attempt after the first. */
+  state: [server: string, state: XdsConnectionState, reconnect: boolean];
 }
+
+export type XdsConnectionState = 'connecting' | 'connected' | 'disconnected';
 
 type AdsMessage = SotwResponse | DeltaResponse;
 type AdsCall = grpc.ClientDuplexStream<object, AdsMessage>;
@@ -109,6 +120,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
   #reconnectTimer: unknown;
   #model: MeshModel | undefined;
   #started = false;
+  #attempts = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
   #ready: { promise: Promise<MeshModel>; resolve: (m: MeshModel) => void; reject: (e: Error) => void } | undefined;
@@ -232,6 +244,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     const attempt: Attempt = { server, client, call, connected: false, nodeSent: false, ended: false, onEnd: undefined };
     this.#attempt = attempt;
     this.#state.resetStream();
+    this.emit('state', server, 'connecting', this.#attempts++ > 0);
     call.on('data', (msg: AdsMessage) => this.#onResponse(attempt, msg));
     // The 'status' handler reports failures; this listener only keeps a failed call from throwing.
     call.on('error', () => {});
@@ -250,6 +263,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     attempt.client.close();
     if (attempt !== this.#attempt) return;
     this.#clearTimers();
+    this.emit('state', attempt.server, 'disconnected', false);
     if (attempt.connected) this.emit('disconnected', attempt.server);
     if (this.#closed) {
       attempt.onEnd?.();
@@ -274,6 +288,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
   #markConnected(attempt: Attempt): void {
     if (attempt.connected) return;
     attempt.connected = true;
+    this.emit('state', attempt.server, 'connected', false);
     this.emit('connected', attempt.server);
   }
 
@@ -344,6 +359,8 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#write(attempt, out.reply);
     this.#stopTimer(s, '');
     for (const name of out.received) this.#stopTimer(s, name);
+    if (out.error === undefined) this.emit('ack', typeUrl, s.version);
+    else this.emit('nack', typeUrl, s.lastNack?.rejectedVersion ?? '', out.error);
     if (out.error !== undefined) {
       const v = s.lastNack?.rejectedVersion ?? '';
       this.#warn(
