@@ -10,6 +10,7 @@
  * was healthy. --file-mode runs the same without a control plane; see
  * docs/examples.md.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,6 +45,10 @@ const CANARY_STEPS: readonly Readonly<Record<string, number>>[] = [
   { v1: 20, v2: 80 },
   { v1: 50, v2: 50 },
 ];
+
+// The control plane (a child) takes its admin token from here; the dashboard URL carries it.
+const adminToken = (process.env.ENMESH_ADMIN_TOKEN ||= randomBytes(18).toString('base64url'));
+const dashboardUrl = (adminUrl: string): string => `${adminUrl}/#token=${encodeURIComponent(adminToken)}`;
 
 const workdir = await mkdtemp(join(tmpdir(), 'enmesh-demo-'));
 const meshFile = join(workdir, 'mesh.yaml');
@@ -97,6 +102,7 @@ try {
   if (!options.fileMode) {
     cp = await startControlPlane(supervisor, root, meshFile);
     out(`control plane: xds ${cp.xdsAddress} · admin API: ${cp.adminUrl}/api/v1/services`);
+    out(`dashboard: ${dashboardUrl(cp.adminUrl)}`);
   }
   for (const inst of instances) {
     const source = cp
@@ -209,7 +215,7 @@ function render(rows: readonly Row[], final: boolean): string {
   const lines = [
     `enmesh demo · ${cp ? 'control plane' : 'local-file mode'} · ${elapsed} s · sent ${load.sent}, ok ${load.ok}, failed ${load.failed} · mesh config ${meshNow.config()?.version ?? '?'}`,
     cp
-      ? `admin API: ${cp.adminUrl}/api/v1/services  (also /api/v1/clients, /api/v1/registrations, /api/v1/config/errors)`
+      ? `dashboard: ${dashboardUrl(cp.adminUrl)}  · admin API: ${cp.adminUrl}/api/v1/services`
       : `config: ${meshFile} (read and watched by every process)`,
     ...renderRows(rows),
     final

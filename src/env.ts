@@ -43,6 +43,25 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): InitOption
       ...(rate !== undefined ? { sampleRate: rate } : {}),
     };
   }
+  if (env.ENMESH_TOKEN || env.ENMESH_TOKEN_FILE || env.ENMESH_CA_URL || env.ENMESH_SVID_DIR) {
+    options.security = {
+      ...(env.ENMESH_TOKEN ? { token: env.ENMESH_TOKEN.trim() } : {}),
+      ...(env.ENMESH_TOKEN_FILE ? { tokenFile: env.ENMESH_TOKEN_FILE } : {}),
+      ...(env.ENMESH_CA_URL ? { caUrl: env.ENMESH_CA_URL } : {}),
+      ...(env.ENMESH_SVID_DIR ? { writeFiles: env.ENMESH_SVID_DIR } : {}),
+    };
+  }
+  if (env.ENMESH_CONSUL) {
+    const check = env.ENMESH_CONSUL_CHECK;
+    if (check !== undefined && check !== '' && check !== 'ttl' && check !== 'http') {
+      throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_CONSUL_CHECK must be "ttl" or "http", got "${check}"`);
+    }
+    options.consul = {
+      address: env.ENMESH_CONSUL.trim(),
+      ...(env.ENMESH_CONSUL_TOKEN ? { token: env.ENMESH_CONSUL_TOKEN.trim() } : {}),
+      ...(check ? { check } : {}),
+    };
+  }
   if (env.ENMESH_XDS_MODE) {
     if (env.ENMESH_XDS_MODE !== 'delta' && env.ENMESH_XDS_MODE !== 'sotw') {
       throw new EnmeshError('ENMESH_ERR_INIT', `ENMESH_XDS_MODE must be "delta" or "sotw", got "${env.ENMESH_XDS_MODE}"`);

@@ -25,7 +25,9 @@ export type EnmeshErrorCode =
   | 'ENMESH_ERR_CSR_REFUSED'
   | 'ENMESH_ERR_TOKEN'
   | 'ENMESH_ERR_SVID_UNAVAILABLE'
-  | 'ENMESH_ERR_PEER_IDENTITY';
+  | 'ENMESH_ERR_PEER_IDENTITY'
+  /** A config write was refused because the config changed since it was read (stale expected version). */
+  | 'ENMESH_ERR_CONFIG_CONFLICT';
 
 export interface ConfigIssue {
   /** Key path, e.g. `services.reviews.routes[0].backends[1].weight`. */

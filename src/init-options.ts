@@ -1,5 +1,7 @@
 import type { TracingOptions } from './telemetry/tracing.ts';
 import type { AccessLogOptions } from './telemetry/access-log.ts';
+import type { ConsulRegistrationOptions } from './control-plane/consul/sdk-registration.ts';
+import type { SecurityOptions } from './security/mesh-security.ts';
 
 /** Options of {@link init}. Every field has an `ENMESH_*` environment variable (see docs/getting-started.md). */
 export interface InitOptions {
@@ -46,6 +48,19 @@ export interface InitOptions {
    * `{ destination?: path | fd (default stdout), filter?: 'all' | 'errors', sampleRate? }`. Off by default.
    */
   readonly accessLog?: false | AccessLogOptions;
+  /**
+   * Workload identity and mTLS: with a token (`enmesh token create --service <name>`), this
+   * process gets an SVID from the control plane's CA and, unless `mesh.mtls` is `disabled`,
+   * speaks mTLS to mesh endpoints and on its own HTTP server. `ENMESH_TOKEN`,
+   * `ENMESH_TOKEN_FILE`, `ENMESH_CA_URL`, `ENMESH_SVID_DIR`. See docs/security.md.
+   */
+  readonly security?: SecurityOptions;
+  /**
+   * Register this instance in Consul (agent service with a TTL or HTTP check; removed on close)
+   * instead of with the control plane: `{ address, token?, check?: 'ttl' | 'http' }`. Needs
+   * `service.name` and `service.port`. `ENMESH_CONSUL`, `ENMESH_CONSUL_TOKEN`, `ENMESH_CONSUL_CHECK`. See docs/consul.md.
+   */
+  readonly consul?: ConsulRegistrationOptions;
   /** Largest request body (bytes) kept to replay on retry. Default 64 KiB. */
   readonly replayLimit?: number;
 }

@@ -12,14 +12,22 @@ import { EnmeshError, isEnmeshError } from './errors.ts';
 import { optionsFromEnv } from './env.ts';
 import { MeshRuntime, type RuntimeStats } from './runtime/mesh-runtime.ts';
 import { installGrpcHook } from './transports/grpc/hook.ts';
+import { grpcTelemetry } from './transports/grpc/telemetry.ts';
 import type { GlobalLimiterFactory } from './runtime/cluster-policies.ts';
 import { startTelemetry, type Telemetry } from './telemetry/index.ts';
 import { createMeshInterceptor, type Interceptor } from './transports/undici/interceptor.ts';
 import { installNodeHttpHook } from './transports/node-http/client-hook.ts';
-import { installServerHook } from './transports/node-http/server-hook.ts';
+import { installServerHook, NOTHING_TO_RELEASE } from './transports/node-http/server-hook.ts';
 import { loadMeshFile } from './config/load.ts';
 import { watchMeshFile } from './config/watch.ts';
 import { startXdsSource } from './xds-source.ts';
+import { MeshSecurity } from './security/mesh-security.ts';
+import { createInboundMtlsGate } from './security/inbound-mtls.ts';
+import { peerOf, type PeerTarget } from './security/peer-store.ts';
+import type { PeerIdentity } from './security/peer-verify.ts';
+import { createMtlsInterceptor } from './transports/undici/mtls-dispatch.ts';
+import { installGrpcInboundSecurity, type GrpcInboundSecurity } from './transports/grpc/inbound-security.ts';
+import { installGrpcClientMtls } from './transports/grpc/client-mtls.ts';
 
 export interface MeshEvents {
   /** A new config model is in force. */
@@ -38,6 +46,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   readonly options: InitOptions;
   readonly #runtime: MeshRuntime;
   readonly #interceptor: Interceptor;
+  readonly #security: MeshSecurity;
   readonly #cleanups: (() => void | Promise<void>)[] = [];
   #resolveReady!: () => void;
   #telemetry: Telemetry | undefined;
@@ -47,6 +56,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
   constructor(options: InitOptions, globalLimiter?: GlobalLimiterFactory) {
     super();
     this.options = options;
+    // First: bad security options throw before any hook is installed.
+    const controlPlanes = options.controlPlane === undefined ? [] : typeof options.controlPlane === 'string' ? options.controlPlane.split(',') : [...options.controlPlane];
+    this.#security = new MeshSecurity(options.security, {
+      service: options.service?.name,
+      controlPlanes: controlPlanes.map((s) => s.trim().replace(/^xds:\/\//, '').replace(/\/+$/, '')).filter(Boolean),
+      onError: (err) => this.reportError(err),
+    });
+    this.#cleanups.push(() => this.#security.close());
     this.#runtime = new MeshRuntime({
       ...(globalLimiter !== undefined ? { globalLimiter } : {}),
       ...(options.service !== undefined ? { serviceName: options.service.name } : {}),
@@ -54,8 +71,15 @@ export class Mesh extends EventEmitter<MeshEvents> {
       ...(options.replayLimit !== undefined ? { replayLimit: options.replayLimit } : {}),
     });
     this.#cleanups.push(() => this.#runtime.close());
-    this.#interceptor = createMeshInterceptor(this.#runtime);
-    this.ready = new Promise((r) => (this.#resolveReady = r));
+    const meshMtls = this.#security.mtls;
+    this.#runtime.mtlsDispatcher = (origin) => (meshMtls.outboundIdentity(origin) === undefined ? undefined : meshMtls.dispatcher());
+    // mTLS sits under the mesh interceptor: attempts to mTLS endpoints take the mTLS dispatcher.
+    const meshLayer = createMeshInterceptor(this.#runtime);
+    const mtlsLayer = createMtlsInterceptor(this.#security.mtls);
+    this.#interceptor = (dispatch) => meshLayer(mtlsLayer(dispatch));
+    const configReady = new Promise<void>((r) => (this.#resolveReady = r));
+    // With a workload token, ready also waits for the first certificate.
+    this.ready = configReady.then(() => this.#security.whenReady());
     const hooks = options.hooks ?? {};
     if (hooks.undici !== false) {
       const previous = getGlobalDispatcher();
@@ -70,23 +94,42 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.#cleanups.push(() => agent.close());
     }
     if (hooks.grpc !== false) {
-      const stats = this.#runtime.stats;
-      const ignore = (): void => {};
-      const grpcHook = installGrpcHook({
-        onClientCall: () => (stats.grpcClientCalls++, ignore),
-        onServerCall: () => (stats.grpcServerCalls++, ignore),
-      });
+      const mtls = this.#security.mtls;
+      // The caller's identity is verified from its certificate when the observer first asks (before the admission runs).
+      let grpcSecurity: GrpcInboundSecurity | undefined;
+      const grpcHook = installGrpcHook(
+        grpcTelemetry(this.#runtime, options.service?.name ?? 'unknown', (call) => (mtls.active ? (grpcSecurity?.callerOf(call) ?? null) : undefined)),
+      );
       if (grpcHook !== undefined) this.#cleanups.push(() => grpcHook.uninstall());
+      // Installed after the observer hook: its wrapper runs first and puts the admission outside the observer.
+      const runtime = this.#runtime;
+      grpcSecurity = installGrpcInboundSecurity({
+        mtls: this.#security.mtls,
+        ...(options.service?.port !== undefined ? { port: options.service.port } : {}),
+        admit: (call) => runtime.admitGrpcInbound(call),
+      });
+      const installedSecurity = grpcSecurity;
+      if (installedSecurity !== undefined) this.#cleanups.push(() => installedSecurity.uninstall());
+      // xds: channels take the TLS contexts the control plane sends (mTLS in strict mode).
+      const grpcClientMtls = this.#security.configured ? installGrpcClientMtls(() => mtls.active) : undefined;
+      if (grpcClientMtls !== undefined) this.#cleanups.push(() => grpcClientMtls.uninstall());
     }
     if (hooks.http !== false) {
       const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);
       const runtime = this.#runtime;
+      const mtls = this.#security.mtls;
+      const servicePort = options.service?.port;
+      const inboundMtls = createInboundMtlsGate(mtls, options.service?.port !== undefined ? { port: options.service.port } : {});
       const serverHook = installServerHook(
-        (status, ms, reqBytes, resBytes) => runtime.recordInbound(status, ms, reqBytes, resBytes),
-        (req, res) => runtime.admitInbound(req, res),
+        // The caller's verified identity labels the request (null: plaintext while mTLS is on).
+        (status, ms, reqBytes, resBytes, req) => runtime.recordInbound(status, ms, reqBytes, resBytes, mtls.active ? (peerOf(req) ?? null) : undefined, req),
+        // With a service port, only that server is the service: other servers in the process (a control
+        // plane's admin API, the CA) are not subject to the service's policies.
+        servicePort === undefined ? (req, res) => runtime.admitInbound(req, res) : (req, res) => (req.socket?.localPort === servicePort ? runtime.admitInbound(req, res) : NOTHING_TO_RELEASE),
         () => runtime.inboundTracer,
+        inboundMtls.gate,
       );
-      this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall());
+      this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall(), () => inboundMtls.close());
     }
   }
 
@@ -100,6 +143,19 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return this.#interceptor;
   }
 
+  /**
+   * The verified identity of the caller of an inbound request (`IncomingMessage`)
+   * or gRPC call, or undefined when it came without mTLS.
+   */
+  peer(target: PeerTarget): PeerIdentity | undefined {
+    return peerOf(target);
+  }
+
+  /** @internal workload identity and the mTLS policy. */
+  security(): MeshSecurity {
+    return this.#security;
+  }
+
   /** Counters of the data plane (HTTP requests routed, retries, gRPC calls seen). */
   stats(): Readonly<RuntimeStats> {
     return { ...this.#runtime.stats };
@@ -110,15 +166,17 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.#telemetry = telemetry;
     this.#runtime.metrics = telemetry.metrics;
     this.#runtime.accessLog = telemetry.accessLog;
-    const sync = setInterval(() => this.#runtime.syncPolicyMetrics(), 1000);
+    const sync = setInterval(() => {
+      this.#runtime.syncPolicyMetrics();
+      this.#security.syncMetrics(telemetry.metrics.enmesh);
+    }, 1000);
     sync.unref();
     this.#cleanups.push(() => clearInterval(sync));
     const tracing = telemetry.tracing;
     if (tracing !== undefined) {
       this.#runtime.tracing = tracing;
       const service = this.options.service?.name ?? 'unknown';
-      this.#runtime.inboundTracer = (req) =>
-        tracing.startServer(req.headers, { service, method: req.method ?? 'GET', path: req.url ?? '/', ...(req.socket?.remoteAddress !== undefined ? { peerAddress: req.socket.remoteAddress } : {}) });
+      this.#runtime.inboundTracer = (req) => this.#runtime.traceInbound(req, tracing, service);
     }
     this.#cleanups.push(() => telemetry.close());
   }
@@ -146,6 +204,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   /** Prometheus text of this process's metrics (Istio-standard and `enmesh_*`), for your own endpoint. */
   async metrics(): Promise<string> {
     this.#runtime.syncPolicyMetrics();
+    this.#security.syncMetrics(this.#telemetry?.metrics.enmesh);
     return (await this.#telemetry?.metrics.registry.metrics()) ?? '';
   }
 
@@ -165,6 +224,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.reportError(err as Error);
       return;
     }
+    this.#security.onModel(model);
     this.#resolveReady();
     this.emit('config', model);
   }
@@ -235,12 +295,19 @@ export async function init(options?: InitOptions): Promise<Mesh> {
         },
       ),
     );
+    if (opts.consul !== undefined) {
+      // Registered in Consul instead of with the control plane; loaded only when configured.
+      const { startConsulRegistration } = await import('./control-plane/consul/sdk-registration.ts');
+      startConsulRegistration(mesh, opts);
+    }
     if (controlPlanes.length > 0) {
       await startXdsSource(mesh, controlPlanes, opts);
     } else {
       const file = resolve(opts.config!);
       const model = await loadMeshFile(file);
       mesh.applyModel(model);
+      // With a workload token: the first certificate before init() resolves, or a clear error.
+      await mesh.security().firstCertificate();
       if (opts.watch !== false) {
         // knownVersion: an edit made between the load and the watch start is still picked up.
         const watcher = watchMeshFile(file, { knownVersion: model.version, onModel: (m) => mesh.applyModel(m), onError: (e) => mesh.reportError(e instanceof Error ? e : new Error(String(e))) });

@@ -21,6 +21,7 @@ import { init } from 'enmesh';
 import type { RoundResult } from '../lib/measure.ts';
 import type { Upstream } from '../lib/upstream.ts';
 import { benchMeshYaml } from '../lib/mesh-config.ts';
+import { benchTelemetry, spanSink } from '../lib/telemetry-setup.ts';
 import { addedCpuUs, interleaved, sideRow, throughputRatio, type RoundPlan, type Send } from '../lib/interleave.ts';
 
 export interface PairResult {
@@ -69,10 +70,9 @@ export async function throughputScenario(upstream: Upstream, plan: RoundPlan, ot
     config: file,
     hooks: { undici: false, http: true, grpc: false },
     watch: false,
-    tracing: { exporter: 'memory', sampleRate: 0.01 },
+    ...benchTelemetry(0.01),
   });
-  const memory = mesh.telemetry()?.tracing?.memory;
-  const dropSpans = (): void => memory?.reset();
+  const dropSpans = spanSink(mesh).drop;
   const rawAgent = new Agent({ connections: plan.concurrency });
   const meshDispatcher = new Agent({ connections: plan.concurrency }).compose(mesh.interceptor());
   const rawUrl = `http://127.0.0.1:${upstream.port}/api/items`;

@@ -11,6 +11,7 @@ import { init } from 'enmesh';
 import type { RoundResult } from '../lib/measure.ts';
 import type { Upstream } from '../lib/upstream.ts';
 import { benchMeshYaml } from '../lib/mesh-config.ts';
+import { benchTelemetry, spanSink } from '../lib/telemetry-setup.ts';
 import { addedCpuUs, interleaved, sideRow, throughputRatio, type RoundPlan, type Send } from '../lib/interleave.ts';
 
 export interface TracingCostResult {
@@ -25,9 +26,8 @@ export async function tracingCostScenario(upstream: Upstream, plan: RoundPlan): 
   const dir = await mkdtemp(join(tmpdir(), 'enmesh-bench-'));
   const file = join(dir, 'mesh.yaml');
   await writeFile(file, benchMeshYaml(`127.0.0.1:${upstream.port}`, { resilience: true }));
-  const mesh = await init({ config: file, hooks: { undici: false, http: false, grpc: false }, watch: false, tracing: { exporter: 'memory', sampleRate: 1 } });
-  const memory = mesh.telemetry()?.tracing?.memory;
-  let spans = 0;
+  const mesh = await init({ config: file, hooks: { undici: false, http: false, grpc: false }, watch: false, ...benchTelemetry(1) });
+  const sink = spanSink(mesh);
   const rawAgent = new Agent({ connections: plan.concurrency });
   const meshDispatcher = new Agent({ connections: plan.concurrency }).compose(mesh.interceptor());
   const send = (url: string, dispatcher: Agent | typeof meshDispatcher): Send => async () => {
@@ -41,15 +41,12 @@ export async function tracingCostScenario(upstream: Upstream, plan: RoundPlan): 
       {
         name: 'mesh',
         send: send('http://bench:8080/api/items', meshDispatcher),
-        beforeRound: () => {
-          spans += memory?.getFinishedSpans().length ?? 0;
-          memory?.reset();
-        },
+        beforeRound: sink.drop,
       },
     ],
     plan,
   )) as [RoundResult[], RoundResult[]];
-  spans += memory?.getFinishedSpans().length ?? 0;
+  const spans = sink.total();
   await rawAgent.close();
   await mesh.close();
   await rm(dir, { recursive: true, force: true });

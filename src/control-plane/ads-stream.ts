@@ -33,6 +33,10 @@ export interface StreamHooks {
   onNode?(record: ClientRecord, node: NodeLike, first: boolean): void;
   /** Called once when the stream is over, however it ended. */
   onClose?(record: ClientRecord): void;
+  /** A response of `typeUrl` was written (metrics). */
+  onResponse?(record: ClientRecord, typeUrl: string): void;
+  /** The client answered our last response of `typeUrl`: an ACK, or a NACK with its `error` (metrics). */
+  onAck?(record: ClientRecord, typeUrl: string, error: string | undefined): void;
 }
 
 /** What a stream needs from the server: the cache (through its narrow interface) and bookkeeping. */
@@ -160,9 +164,11 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
       t.lastNack = { version: t.sentVersion, error: err.message ?? '', at: Date.now() };
       t.nacks += 1;
       this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${t.sentVersion}: ${err.message ?? ''}`);
+      this.ctx.hooks?.onAck?.(this.record, typeUrl, err.message ?? '');
     } else {
       t.ackedVersion = t.sentVersion;
       t.acks += 1;
+      this.ctx.hooks?.onAck?.(this.record, typeUrl, undefined);
     }
   }
 
@@ -211,6 +217,7 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
       const typeUrl = nextOf(set);
       set.delete(typeUrl);
       const response = this.produce(typeUrl, snapshot, removeNow);
+      if (response !== undefined) this.ctx.hooks?.onResponse?.(this.record, typeUrl);
       if (response !== undefined && !this.#call.write(response)) {
         this.#blocked = true;
         this.#call.once('drain', this.#onDrain);

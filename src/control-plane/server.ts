@@ -6,7 +6,7 @@
  * and key path, shown by `GET /api/v1/config/errors`, and the last good
  * snapshot keeps being served.
  */
-import { isEnmeshError } from '../errors.ts';
+import { EnmeshError, isEnmeshError } from '../errors.ts';
 import type { ConfigIssue } from '../errors.ts';
 import { loadMeshFile } from '../config/load.ts';
 import { watchMeshFile } from '../config/watch.ts';
@@ -24,12 +24,25 @@ import { Registrations } from './registrations.ts';
 import { SnapshotCache } from './snapshot-cache.ts';
 import { buildSnapshot } from './snapshot-builder.ts';
 import { attachLoadReporting } from './lrs/index.ts';
+import { createControlPlaneMetrics } from '../telemetry/control-plane-metrics.ts';
+import type { ControlPlaneMetrics } from '../telemetry/control-plane-metrics.ts';
+import { feedControlPlaneMetrics } from '../telemetry/control-plane-feed.ts';
 import type { LoadAggregator } from './lrs/index.ts';
 import type { Snapshot } from './snapshot.ts';
+import { consulKvKey, startConsulSource } from './consul/index.ts';
+import { registerSourceMetric } from './consul/metrics.ts';
+import type { ConsulSource, ConsulSourceOptions } from './consul/index.ts';
+import { mountDashboard } from './dashboard/serve.ts';
+import { DrainSet } from './drains.ts';
+import { attachOperatorApi } from './operator.ts';
+import { attachCanaries } from './canary/index.ts';
+import type { Operator, OperatorOptions } from './operator.ts';
 
 export interface ControlPlaneOptions {
-  /** Path of the mesh config file (mesh.yaml). */
+  /** Path of the mesh config file (mesh.yaml), or `consul-kv://<key>` (needs `consul`). */
   readonly config: string;
+  /** Consul as a source: catalog instances as endpoints, registrations written through, KV config (docs/consul.md). */
+  readonly consul?: ConsulSourceOptions;
   /** xDS (ADS) port; 0 picks a free one. Default 15010. */
   readonly xdsPort?: number;
   /** Admin API port; 0 picks a free one. Default 15000. */
@@ -54,6 +67,14 @@ export interface ControlPlaneOptions {
   readonly log?: Logger;
   /** The CA signing workload SVIDs on the admin port (docs/security.md). Default: on, root and token key in memory; `false`: off. */
   readonly ca?: CaServiceOptions | false;
+  /** Admin token for mutating admin calls; default ENMESH_ADMIN_TOKEN, else generated and logged once (docs/admin-api.md). */
+  readonly adminToken?: string;
+  /** File the admin token is written to (mode 0600). */
+  readonly adminTokenFile?: string;
+  /** JSON-lines file every audited operator action is appended to. */
+  readonly auditLog?: string;
+  /** Mutations, history and events settings beyond the three above. */
+  readonly operator?: Omit<OperatorOptions, 'adminToken' | 'adminTokenFile' | 'auditLog'>;
 }
 
 export interface ConfigErrorView {
@@ -76,6 +97,14 @@ export interface ControlPlane {
   readonly ca: CaService | undefined;
   /** Load reports (LRS) aggregated into a live per-service view (also `GET /api/v1/load`). */
   readonly load: LoadAggregator;
+  /** The control plane's own metrics (also `GET /metrics` on the admin port). */
+  readonly metrics: ControlPlaneMetrics;
+  /** The Consul source, when configured (`GET /api/v1/sources`). */
+  readonly consul: ConsulSource | undefined;
+  /** The operator API: admin token, mutations (setWeights...), history, audit log, event hub. */
+  readonly operator: Operator;
+  /** The admin HTTP server (its route table, for the OpenAPI check). */
+  readonly admin: AdminServer;
   /** The last error of the config source, or null when the file in use is the last one written. */
   configError(): ConfigErrorView | null;
   /** Version of the mesh file's model that the published model was built from. */
@@ -88,14 +117,32 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const log = options.log ?? consoleLogger();
   const file = options.config;
 
-  let base: MeshModel = await loadMeshFile(file);
+  const kvKey = consulKvKey(file);
+  if (kvKey !== undefined && options.consul === undefined) {
+    throw new EnmeshError('ENMESH_ERR_INIT', `--config ${file} reads Consul KV: give the Consul address too (--consul http://127.0.0.1:8500)`);
+  }
+  // Catalog changes may arrive while the rest is being set up: they count once it is.
+  let wired = false;
+  const consul = options.consul === undefined ? undefined : startConsulSource(options.consul, { log, onChange: () => wired && republish() });
+  let base: MeshModel;
+  try {
+    base = kvKey !== undefined ? await consul!.loadConfig(kvKey) : await loadMeshFile(file);
+  } catch (err) {
+    await consul?.close();
+    throw err;
+  }
+  consul?.setDeclared(base.services.keys());
   let configError: ConfigErrorView | null = null;
 
+  const metrics = createControlPlaneMetrics();
   const cache = new SnapshotCache<ClientProfile>({
     build: buildSnapshot,
     // Always translated, so a model that cannot be served is refused before any client asks.
     profiles: [ENMESH_PROFILE],
-    onRefused: (e) => log.error(`model ${e.modelVersion} not published, still serving ${cache.model()?.version ?? '(none)'}: ${e.message}`),
+    onRefused: (e) => {
+      metrics.configErrors.inc();
+      log.error(`model ${e.modelVersion} not published, still serving ${cache.model()?.version ?? '(none)'}: ${e.message}`);
+    },
     ...(options.publishDebounceMs === undefined ? {} : { debounceMs: options.publishDebounceMs }),
   });
   // The published model is the file's model plus registrations; remember which file version it holds.
@@ -108,17 +155,30 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   // config meanwhile.
   let holding = true;
   let holdTimer: ReturnType<typeof setTimeout> | undefined;
+  // With Consul, instances (registered ones too, written through) come from the catalog only, so
+  // that every replica builds the same model; until the catalog has answered, nothing is known.
+  // Endpoints drained by an operator (admin API) are marked last, whatever their origin.
+  const drains = new DrainSet();
+  const merge = (m: MeshModel): MeshModel => drains.apply(consul === undefined ? registrations.apply(m) : consul.apply(m));
   const awaitingInstances = (): boolean => {
-    const registered = new Set(registrations.list().map((r) => r.service));
+    if (consul !== undefined && !consul.synced()) return true;
+    const registered = consul?.servicesWithEndpoints() ?? new Set(registrations.list().map((r) => r.service));
     for (const svc of base.services.values()) if (svc.endpoints.length === 0 && !registered.has(svc.name)) return true;
     return false;
   };
   const releaseHold = (): void => {
     if (!holding) return;
+    if (consul !== undefined && !consul.synced()) {
+      // Publishing before Consul answered would empty every discovered service: keep holding.
+      log.info(`startup hold: waiting for the Consul catalog at ${consul.status.address} before the first push`);
+      holdTimer = setTimeout(releaseHold, 2000);
+      holdTimer.unref?.();
+      return;
+    }
     holding = false;
     clearTimeout(holdTimer);
     latestBase = base.version;
-    cache.publish(registrations.apply(base));
+    cache.publish(merge(base));
   };
   const republish = (): void => {
     if (holding) {
@@ -126,19 +186,27 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return;
     }
     latestBase = base.version;
-    const merged = registrations.apply(base);
+    const merged = merge(base);
     // Same content as in force (e.g. a static endpoint now lists a registered one): nothing to push.
-    if (merged.version === cache.model()?.version) publishedBase = latestBase;
+    if (merged.version === cache.model()?.version) setPublishedBase(latestBase);
     cache.setModel(merged);
   };
   const registrations = new Registrations({
-    onChange: republish,
+    onChange: () => {
+      consul?.syncRegistrations(registrations.list());
+      republish();
+    },
     log,
     ...(options.registrationGraceMs === undefined ? {} : { graceMs: options.registrationGraceMs }),
   });
-  cache.onChange(() => {
-    publishedBase = latestBase;
-  });
+  let operator: Operator | undefined;
+  // Mutations of the admin API wait for the config version they wrote to be in force.
+  const setPublishedBase = (v: string): void => {
+    publishedBase = v;
+    operator?.published(v, cache.model()?.version);
+  };
+  cache.onChange(() => setPublishedBase(latestBase));
+  wired = true;
   const holdMs = options.startupHoldMs ?? 5000;
   if (holdMs > 0 && awaitingInstances()) {
     holdTimer = setTimeout(releaseHold, holdMs);
@@ -149,12 +217,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   cache.onChange((c) => log.info(`published model ${c.modelVersion}${c.previousModelVersion === undefined ? '' : ` (was ${c.previousModelVersion})`}`));
 
   const registry = new ClientRegistry();
+  // Push latency, connected clients, NACKs...: served at GET /metrics on the admin port.
+  const feed = feedControlPlaneMetrics(metrics, {
+    clients: () => registry.records(),
+    instances: () => registrations.list(),
+    modelVersion: () => cache.model()?.version,
+  });
+  cache.onChange(() => feed.published());
   const ads = new AdsServer<ClientProfile>({
     cache,
     registry,
     profileForNode,
     log,
     hooks: {
+      ...feed.hooks,
       onNode(record, node, first) {
         record.registration = registrations.onNode(record.id, record.nodeId, node, first);
       },
@@ -168,14 +244,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   const lrs = attachLoadReporting(ads.grpcServer, {
     log,
+    metrics,
     ...(options.loadReportIntervalMs === undefined ? {} : { intervalMs: options.loadReportIntervalMs }),
   });
 
-  const watcher = watchMeshFile(file, {
+  // mesh.yaml from a file or from Consul KV: the same handlers either way.
+  const watchConfig = (h: Parameters<typeof watchMeshFile>[1]): { close(): void } =>
+    kvKey !== undefined ? consul!.watchConfig(kvKey, h) : watchMeshFile(file, h);
+  const watcher = watchConfig({
     knownVersion: base.version,
     onModel(model) {
       base = model;
       configError = null;
+      consul?.setDeclared(model.services.keys());
       log.info(`config ${file} loaded (model ${model.version})`);
       republish();
     },
@@ -187,6 +268,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         issues: isEnmeshError(err) ? (err.issues ?? []) : [],
         at: new Date().toISOString(),
       };
+      metrics.configErrors.inc();
       log.error(`config ${file} rejected, still serving model ${cache.model()?.version ?? '(none)'}: ${configError.message}`);
     },
     ...(options.watchDebounceMs === undefined ? {} : { debounceMs: options.watchDebounceMs }),
@@ -202,6 +284,59 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const admin = new AdminServer();
   registerAdminRoutes(admin, { cache, registry, registrations, configError: currentError, configVersion: () => publishedBase });
   lrs.mount(admin);
+  admin.route('GET', '/metrics', async () => new Reply(200, await feed.scrape(), { 'content-type': metrics.registry.contentType }));
+  const sourcesView = (): unknown => ({
+    config: { source: kvKey === undefined ? 'file' : 'consul-kv', location: file },
+    sources: consul === undefined ? [] : [consul.view()],
+  });
+  admin.route('GET', '/api/v1/sources', sourcesView);
+  if (consul !== undefined) registerSourceMetric(metrics.registry, () => [consul.status]);
+  mountDashboard(admin, { model: () => cache.model() });
+  try {
+    operator = await attachOperatorApi(
+      admin,
+      {
+        file,
+        // mesh.yaml in Consul KV: admin API writes are check-and-set on the key.
+        ...(kvKey === undefined ? {} : { store: consul!.configStore(kvKey) }),
+        drains,
+        load: lrs.aggregator,
+        log,
+        configVersion: () => publishedBase,
+        publishedModel: () => cache.model(),
+        // A change must translate into a servable snapshot, as the file watcher's edits must.
+        check: (m) => void buildSnapshot(merge(m), ENMESH_PROFILE),
+        republish: () => {
+          republish();
+          cache.flush();
+        },
+        clients: () => registry.list(),
+        configError: currentError,
+        loadView: () => ({ intervalMs: options.loadReportIntervalMs ?? 10_000, ...lrs.aggregator.view() }),
+      },
+      {
+        ...options.operator,
+        ...(options.adminToken === undefined ? {} : { adminToken: options.adminToken }),
+        ...(options.adminTokenFile === undefined ? {} : { adminTokenFile: options.adminTokenFile }),
+        ...(options.auditLog === undefined ? {} : { auditLog: options.auditLog }),
+      },
+    );
+  } catch (err) {
+    clearTimeout(holdTimer);
+    watcher.close();
+    registrations.close();
+    cache.close();
+    lrs.close();
+    await ads.close(0);
+    await consul?.close();
+    throw err;
+  }
+
+  // Consul going down or coming back is shown on the dashboard as it happens.
+  consul?.status.onChange(() => operator!.events.publish('sources', sourcesView()));
+
+  // Canary releases: weight steps through the operator's mutation path, judged on per-subset load reports (docs/canary.md).
+  const canaries = attachCanaries(admin, { mutations: operator.mutations, model: () => cache.model(), load: lrs.aggregator, events: operator.events, audit: operator.audit, log });
 
   let xdsPort: number;
   let adminPort: number;
@@ -216,8 +351,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registrations.close();
     cache.close();
     lrs.close();
+    await operator.close();
     await ads.close(0);
     await admin.close();
+    await consul?.close();
     throw err;
   }
 
@@ -231,16 +368,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registrations,
     ca,
     load: lrs.aggregator,
+    metrics,
+    consul,
+    operator,
+    admin,
     configError: currentError,
     configVersion: () => publishedBase,
     close() {
       clearTimeout(holdTimer);
       closing ??= (async () => {
+        canaries.close();
         watcher.close();
         registrations.close();
         cache.close();
         lrs.close();
-        await Promise.all([ads.close(), admin.close()]);
+        await operator!.close();
+        await Promise.all([ads.close(), admin.close(), consul?.close()]);
       })();
       return closing;
     },
@@ -321,6 +464,7 @@ function servicesView(model: MeshModel): unknown[] {
       weight: e.weight,
       zone: e.zone,
       healthy: e.healthy,
+      draining: e.draining === true,
       origin: e.origin,
     })),
   }));

@@ -40,6 +40,8 @@ export interface EndpointModel {
   readonly zone: string;
   /** False when health information says the endpoint must not get traffic. */
   readonly healthy: boolean;
+  /** An operator drained it (EDS health DRAINING): listed, but no new requests; `healthy` is then false. */
+  readonly draining?: boolean;
   /** Where this endpoint came from: `static` (mesh.yaml), `registered` (self-registration), `consul`. */
   readonly origin: 'static' | 'registered' | 'consul';
 }
@@ -311,11 +313,22 @@ export interface AuthorizationSource {
   readonly service?: string;
   readonly principal?: string;
   readonly namespace?: string;
+  /** The verified JWT's `<iss>/<sub>` (pattern). */
+  readonly requestPrincipal?: string;
 }
 
 export interface AuthorizationOperation {
   readonly methods: readonly string[];
   readonly paths: readonly string[];
+  /** Lower-case header name → pattern; every one must match. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** `when` condition: `request.auth.claims[name]`, `request.auth.principal`, `request.headers[name]` or `source.principal`. */
+export interface AuthorizationCondition {
+  readonly key: string;
+  readonly values?: readonly string[];
+  readonly notValues?: readonly string[];
 }
 
 export interface AuthorizationPolicyModel {
@@ -325,6 +338,8 @@ export interface AuthorizationPolicyModel {
   readonly dryRun: boolean;
   readonly from: readonly AuthorizationSource[];
   readonly to: readonly AuthorizationOperation[];
+  /** All must hold. */
+  readonly when?: readonly AuthorizationCondition[];
 }
 
 export interface AuthenticationPolicyModel {

@@ -12,7 +12,9 @@ import type http from 'node:http';
 import type { MeshModel, ServiceModel } from '../model/types.ts';
 import { compileAuthorization } from '../security/authz.ts';
 import { authenticatorsByTarget, type JwtAuthenticator } from '../security/jwt.ts';
-import { checkInbound, sendRefusal, type InboundGuardOptions } from '../security/inbound-guard.ts';
+import { checkAccess, checkInbound, sendRefusal, type InboundGuardOptions, type InboundVerdict } from '../security/inbound-guard.ts';
+import type { PeerIdentity } from '../security/peer-verify.ts';
+import type { EnmeshMetrics } from '../telemetry/mesh-metrics.ts';
 import { AdaptiveConcurrencyLimiter } from '../resilience/adaptive-concurrency.ts';
 import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, FaultInjector } from '../resilience/fault.ts';
 import { LocalRateLimiter } from '../resilience/rate-limiter.ts';
@@ -23,6 +25,27 @@ import { NOTHING_TO_RELEASE } from '../transports/node-http/server-hook.ts';
 /** A request the gate let through: call it when the response is done. */
 export type InboundRelease = () => void;
 
+
+/** An inbound gRPC call as the checks see it. */
+export interface GrpcInboundRequest {
+  /** `/package.Service/Method` */
+  readonly method: string;
+  /** The request metadata (lower-case keys; binary `-bin` entries left out). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** The verified mTLS caller; undefined for plaintext. */
+  readonly peer: PeerIdentity | undefined;
+}
+
+/** gRPC status codes of refused calls (grpc/status.h). */
+export const GRPC_PERMISSION_DENIED = 7;
+export const GRPC_UNAUTHENTICATED = 16;
+export const GRPC_INTERNAL = 13;
+
+/** Why a gRPC call was refused: the status to answer with. */
+export interface GrpcRefusal {
+  readonly code: number;
+  readonly details: string;
+}
 
 /** Counts of inbound decisions, for diagnostics. */
 export interface InboundCounters {
@@ -41,7 +64,12 @@ export class InboundGate {
   readonly #authenticator: JwtAuthenticator | undefined;
   readonly #fault: FaultInjector | undefined;
 
-  constructor(svc: ServiceModel, model: MeshModel) {
+  readonly #metrics: (() => EnmeshMetrics | undefined) | undefined;
+  readonly #service: string;
+
+  constructor(svc: ServiceModel, model: MeshModel, metrics?: () => EnmeshMetrics | undefined) {
+    this.#metrics = metrics;
+    this.#service = svc.name;
     const authz = model.policies.authorization.filter((p) => p.target === svc.name);
     const authn = model.policies.authentication.filter((p) => p.target === svc.name);
     this.key = JSON.stringify([svc.rateLimit, svc.adaptiveConcurrency, svc.inboundFault, authz, authn, model.mesh.trustDomain]);
@@ -53,7 +81,15 @@ export class InboundGate {
       this.#guard = {
         service: svc.name,
         ...(authz.length > 0
-          ? { authorizer: compileAuthorization(authz, { trustDomain: model.mesh.trustDomain, onDryRun: () => void this.counters.dryRunDenials++ }) }
+          ? {
+              authorizer: compileAuthorization(authz, {
+                trustDomain: model.mesh.trustDomain,
+                onDryRun: (e) => {
+                  this.counters.dryRunDenials++;
+                  this.#metrics?.()?.authzDenials.inc({ destination_service: svc.name, policy: e.wouldBe.policy ?? '', dry_run: 'true' });
+                },
+              }),
+            }
           : {}),
         ...(this.#authenticator !== undefined ? { authenticator: this.#authenticator } : {}),
       };
@@ -75,9 +111,7 @@ export class InboundGate {
     return checkInbound(req, guard).then(
       (verdict) => {
         if (verdict.ok) return this.#admitFault(req, res);
-        if (verdict.status === 403) this.counters.denied++;
-        else if (verdict.status === 401) this.counters.unauthenticated++;
-        else this.counters.badPath++;
+        this.#count(verdict);
         sendRefusal(res, verdict);
         return undefined;
       },
@@ -88,6 +122,33 @@ export class InboundGate {
         return undefined;
       },
     );
+  }
+
+  /**
+   * The same authentication and authorization for an inbound gRPC call, on
+   * its method path (method `POST`, as Istio sees gRPC). Undefined: nothing
+   * to check; else a promise of the refusal, or undefined when allowed.
+   */
+  admitGrpc(call: GrpcInboundRequest): Promise<GrpcRefusal | undefined> | undefined {
+    const guard = this.#guard;
+    if (guard === undefined) return undefined;
+    return checkAccess(guard, { method: 'POST', path: call.method, headers: call.headers, peer: call.peer }).then(
+      (verdict) => {
+        if (verdict.ok) return undefined;
+        this.#count(verdict);
+        return { code: verdict.status === 401 ? GRPC_UNAUTHENTICATED : GRPC_PERMISSION_DENIED, details: verdict.message };
+      },
+      // Fail closed: a check that could not run must not let the call through.
+      () => ({ code: GRPC_INTERNAL, details: 'inbound check failed' }),
+    );
+  }
+
+  #count(verdict: Extract<InboundVerdict, { ok: false }>): void {
+    if (verdict.status === 403) {
+      this.counters.denied++;
+      this.#metrics?.()?.authzDenials.inc({ destination_service: this.#service, policy: verdict.policy ?? '', dry_run: 'false' });
+    } else if (verdict.status === 401) this.counters.unauthenticated++;
+    else this.counters.badPath++;
   }
 
   /** Inbound fault injection (chaos testing of this service): abort, or hold the request before the limits see it. */

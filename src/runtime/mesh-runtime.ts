@@ -7,7 +7,7 @@ import type { MeshModel } from '../model/types.ts';
 import type { EndpointFeedback } from '../cluster/types.ts';
 import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
-import { InboundGate } from './inbound-gate.ts';
+import { InboundGate, type GrpcInboundRequest, type GrpcRefusal } from './inbound-gate.ts';
 import { NOTHING_TO_RELEASE, type InboundTracer } from '../transports/node-http/server-hook.ts';
 import { CompiledMesh, createCarriedState, type CarriedState, type MirrorSenderFactory } from './compiled-mesh.ts';
 import { createEndpointFeedback } from '../cluster/feedback.ts';
@@ -19,6 +19,12 @@ import type { MeshTracing } from '../telemetry/tracing.ts';
 import type { AccessLog } from '../telemetry/access-log.ts';
 import type { LoadStore, LocalityLoad } from '../telemetry/load-stats.ts';
 import type { PeerStats } from '../telemetry/istio-metrics.ts';
+import { workloadOf } from '../telemetry/metrics.ts';
+import type { PeerIdentity } from '../security/peer-verify.ts';
+import { peerOf } from '../security/peer-store.ts';
+import type { ServerSpan } from '../telemetry/tracing.ts';
+import { logGrpcOutbound, logInbound, traceIdOf } from '../telemetry/request-log.ts';
+import type { GrpcInboundCall, GrpcOutboundCall } from '../telemetry/request-log.ts';
 
 export interface RuntimeOptions {
   /** This process's own service name, when it has one (source of its calls). */
@@ -77,7 +83,6 @@ export class MeshRuntime {
   /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */
   readonly #noEndpointStats = new Map<string, PeerStats>();
   readonly #endpointStats = new WeakMap<EndpointState, PeerStats>();
-  #inboundStats: PeerStats | undefined;
   readonly #globalLimiter: GlobalLimiterFactory | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -110,9 +115,18 @@ export class MeshRuntime {
     return gate === undefined ? NOTHING_TO_RELEASE : gate.admit(req, res);
   }
 
+  /**
+   * Authentication and authorization of an inbound gRPC call to this
+   * process's own service: undefined when there is nothing to check, else a
+   * promise of the refusal (undefined: allowed).
+   */
+  admitGrpcInbound(call: GrpcInboundRequest): Promise<GrpcRefusal | undefined> | undefined {
+    return this.#gate?.admitGrpc(call);
+  }
+
   #updateGate(model: MeshModel): void {
     const svc = this.serviceName === undefined ? undefined : model.services.get(this.serviceName);
-    const next = svc === undefined ? undefined : new InboundGate(svc, model);
+    const next = svc === undefined ? undefined : new InboundGate(svc, model, () => this.metrics?.enmesh);
     if (next !== undefined && this.#gate !== undefined && next.key === this.#gate.key) {
       next.close();
       return; // same settings: keep the live state
@@ -202,13 +216,103 @@ export class MeshRuntime {
     stats.record(status, durationMs, requestBytes, responseBytes, flags);
   }
 
-  /** Records one finished inbound request (the caller is unknown without mTLS). */
-  recordInbound(status: number, durationMs: number, requestBytes: number, responseBytes: number): void {
-    const m = this.metrics;
-    if (m === undefined) return;
-    this.#inboundStats ??= m.inbound({}, 'http');
-    this.#inboundStats.record(status, durationMs, requestBytes, responseBytes);
+  /**
+   * Records one finished inbound request. `peer`: the caller's verified
+   * identity; null for plaintext while mTLS is on; undefined when mTLS is
+   * off (the caller is unknown).
+   */
+  recordInbound(status: number, durationMs: number, requestBytes: number, responseBytes: number, peer?: PeerIdentity | null, req?: http.IncomingMessage): void {
+    this.#inboundPeerStats('http', peer)?.record(status, durationMs, requestBytes, responseBytes);
+    const log = this.accessLog;
+    if (req !== undefined && log !== undefined && log.wants(status, '')) {
+      const h = req.headers;
+      logInbound(log, {
+        protocol: `HTTP/${req.httpVersion}`,
+        method: req.method ?? 'GET',
+        authority: h.host ?? '',
+        path: req.url ?? '/',
+        status,
+        durationMs,
+        bytesReceived: requestBytes,
+        bytesSent: responseBytes,
+        traceId: this.#inboundSpans.get(req)?.spanContext.traceId ?? traceIdOf(h),
+        requestId: h['x-request-id'],
+        userAgent: h['user-agent'],
+        peer: peer ?? undefined,
+        remoteAddress: req.socket?.remoteAddress,
+      });
+    }
   }
+
+  /**
+   * Records one finished inbound gRPC call: Istio reports gRPC with
+   * response_code 200 (the HTTP status of an answered call) and the gRPC
+   * status in grpc_response_status.
+   */
+  recordGrpcInbound(call: GrpcInboundCall): void {
+    this.#inboundPeerStats('grpc', call.peer)?.record(200, call.durationMs, 0, 0, '', call.grpcStatus);
+    const log = this.accessLog;
+    if (log !== undefined && log.wants(200, '', call.grpcStatus)) {
+      logInbound(log, { ...call, protocol: 'HTTP/2', method: 'POST', status: 200, bytesReceived: 0, bytesSent: 0, peer: call.peer ?? undefined });
+    }
+  }
+
+  /** Records one finished outbound gRPC call to a mesh service (status 0: no answer, e.g. no connection). */
+  recordGrpcOutbound(call: GrpcOutboundCall): void {
+    const m = this.metrics;
+    if (m !== undefined) {
+      let stats = this.#grpcOutboundStats.get(call.service);
+      if (stats === undefined) this.#grpcOutboundStats.set(call.service, (stats = m.outbound({ service: call.service }, 'grpc')));
+      stats.record(call.status, call.durationMs, 0, 0, '', call.grpcStatus);
+    }
+    const log = this.accessLog;
+    if (log !== undefined && log.wants(call.status, '', call.grpcStatus)) logGrpcOutbound(log, call);
+  }
+  readonly #grpcOutboundStats = new Map<string, PeerStats>();
+
+  /**
+   * Starts the server span of an inbound HTTP request (with the caller's
+   * verified identity), remembered for its access log line.
+   */
+  traceInbound(req: http.IncomingMessage, tracing: MeshTracing, service: string): ServerSpan {
+    const peer = peerOf(req);
+    const span = tracing.startServer(req.headers, {
+      service,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      ...(req.socket?.remoteAddress !== undefined ? { peerAddress: req.socket.remoteAddress } : {}),
+      ...(peer !== undefined ? { peerPrincipal: peer.spiffeId } : {}),
+    });
+    if (this.accessLog !== undefined) this.#inboundSpans.set(req, span);
+    return span;
+  }
+  readonly #inboundSpans = new WeakMap<http.IncomingMessage, ServerSpan>();
+
+  /**
+   * Inbound stats per protocol and caller. `peer`: the caller's verified
+   * identity; null for plaintext while mTLS is on; undefined when mTLS is off
+   * (the caller is unknown).
+   */
+  #inboundPeerStats(protocol: 'http' | 'grpc', peer: PeerIdentity | null | undefined): PeerStats | undefined {
+    const m = this.metrics;
+    if (m === undefined) return undefined;
+    // Without mTLS every plain HTTP request lands here: one field, no lookup.
+    if (peer === undefined && protocol === 'http') return (this.#inboundHttpAnyone ??= m.inbound({}, 'http'));
+    const byPeer = protocol === 'http' ? this.#inboundHttp : this.#inboundGrpc;
+    // Per caller SPIFFE ID: a mesh has few services, and the metrics cap label sets anyway.
+    const key = peer === undefined ? '' : peer === null ? '-' : peer.spiffeId;
+    let stats = byPeer.get(key);
+    if (stats === undefined) {
+      if (peer === undefined) stats = m.inbound({}, protocol);
+      else if (peer === null) stats = m.inbound({}, protocol, 'none');
+      else stats = m.inbound(workloadOf(peer.service ?? 'unknown', {}, peer.spiffeId), protocol, 'mutual_tls');
+      byPeer.set(key, stats);
+    }
+    return stats;
+  }
+  #inboundHttpAnyone: PeerStats | undefined;
+  readonly #inboundHttp = new Map<string, PeerStats>();
+  readonly #inboundGrpc = new Map<string, PeerStats>();
 
   /**
    * Mirrored copies go straight to an endpoint of the mirror target through
@@ -217,12 +321,15 @@ export class MeshRuntime {
   readonly #mirrorSender: MirrorSenderFactory = (mesh, service, subset) => (req) => {
     const ep = mesh.balancer(service, subset)?.pick({});
     if (ep === undefined) return Promise.reject(new Error(`no endpoint to mirror to in ${service}`));
-    this.#mirrorAgent ??= new Agent({ connections: 16 });
-    return this.#mirrorAgent
+    // An mTLS endpoint gets its copy over mTLS too (strict servers refuse anything else).
+    const dispatcher = this.mtlsDispatcher?.(ep.origin) ?? (this.#mirrorAgent ??= new Agent({ connections: 16 }));
+    return dispatcher
       .request({ origin: ep.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.body })
       .then((res) => res.body.dump());
   };
   #mirrorAgent: Agent | undefined;
+  /** The mTLS dispatcher for an endpoint origin that must be dialled with mTLS (security/mesh-mtls.ts); undefined: plaintext. */
+  mtlsDispatcher: ((origin: string) => Dispatcher | undefined) | undefined;
 
   /** Stops timers and connections of the policies (breakers, outlier detection, Redis limiters). */
   close(): void {

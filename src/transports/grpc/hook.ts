@@ -12,12 +12,44 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
 
-/** What the mesh does per gRPC call; the observability layer adds to it. */
+/** A client call as it starts. */
+export interface GrpcClientCallInfo {
+  /** `/package.Service/Method` */
+  readonly method: string;
+  /** The channel's target as the application gave it (`xds:///ratings`, `dns:///host:port`, `host:port`). */
+  readonly target: string;
+  /** The outgoing metadata: the observer may add headers (trace context). */
+  readonly metadata: Grpc.Metadata;
+}
+
+/** A server call once its request metadata arrived. */
+export interface GrpcServerCallInfo {
+  readonly method: string;
+  readonly metadata: Grpc.Metadata;
+  /** `host:port` of the caller. */
+  readonly peer: string;
+  readonly authContext: ReturnType<Grpc.ServerInterceptingCallInterface['getAuthContext']> | undefined;
+  /** The call, as the mesh's peer store knows it (verified mTLS identities). */
+  readonly call: Grpc.ServerInterceptingCallInterface;
+}
+
+/** What the observer keeps of a server call. */
+export interface GrpcServerObservation {
+  /** Runs the application's handler code for this call (trace context). */
+  run?<T>(fn: () => T): T;
+  /** The call's final status. */
+  end(code: number): void;
+}
+
+/** What the mesh does per gRPC call: stats, metrics, spans, access log. */
 export interface GrpcCallObserver {
-  /** A client call started (method is `/package.Service/Method`). Returns the function to call with its final status. */
-  onClientCall(method: string): (code: number) => void;
-  /** A server call started. Returns the function to call with its final status. */
-  onServerCall(method: string): (code: number) => void;
+  /**
+   * A client call starts. Returns the function to call with its final status;
+   * `responded`: the server answered (response headers or trailers came back).
+   */
+  onClientCall(info: GrpcClientCallInfo): (code: number, responded: boolean) => void;
+  /** A server call's metadata arrived. */
+  onServerCall(info: GrpcServerCallInfo): GrpcServerObservation;
 }
 
 export interface GrpcHook {
@@ -27,14 +59,18 @@ export interface GrpcHook {
 type GetInterceptingCall = (args: unknown, methodDefinition: { path: string }, options: Record<string, unknown>, channel: unknown) => unknown;
 type GetServerInterceptingCall = (interceptors: unknown[], ...rest: unknown[]) => unknown;
 
-interface GrpcInternals {
+export interface GrpcInternals {
   readonly grpc: typeof Grpc;
   readonly client: { getInterceptingCall: GetInterceptingCall };
   readonly server: { getServerInterceptingCall: GetServerInterceptingCall };
+  /** Where `new Client()` takes its channel class from (read at construction time). */
+  readonly channel: { ChannelImplementation: new (target: string, credentials: Grpc.ChannelCredentials, options: Grpc.ChannelOptions) => Grpc.Channel };
+  /** How the application's copy is required (for @grpc/grpc-js-xds beside it). */
+  readonly require: NodeJS.Require;
 }
 
 /** The application's copy of grpc-js (resolved from the working directory), else ours; undefined if absent. */
-function loadGrpc(): GrpcInternals | undefined {
+export function loadGrpc(): GrpcInternals | undefined {
   for (const base of [join(process.cwd(), 'index.js'), import.meta.url]) {
     try {
       const req = createRequire(base);
@@ -44,6 +80,8 @@ function loadGrpc(): GrpcInternals | undefined {
         grpc: req(main) as typeof Grpc,
         client: req(`${dir}/client-interceptors.js`) as GrpcInternals['client'],
         server: req(`${dir}/server-interceptors.js`) as GrpcInternals['server'],
+        channel: req(`${dir}/channel.js`) as GrpcInternals['channel'],
+        require: req,
       };
     } catch {
       // try the next location
@@ -59,25 +97,55 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
   const originalClient = client.getInterceptingCall;
   const originalServer = server.getServerInterceptingCall;
 
-  const clientInterceptor: Grpc.Interceptor = (options, nextCall) => {
-    const done = observer.onClientCall(options.method_definition.path);
-    return new grpc.InterceptingCall(nextCall(options), {
+  const clientInterceptor = (options: Grpc.InterceptorOptions, nextCall: Grpc.NextCall, target: string): Grpc.InterceptingCall =>
+    new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
+        const done = observer.onClientCall({ method: options.method_definition.path, target, metadata });
+        let headers = false;
         next(metadata, {
+          onReceiveMetadata(md, nextMd) {
+            headers = true;
+            nextMd(md);
+          },
           onReceiveStatus(status, nextStatus) {
-            done(status.code);
+            // A trailers-only answer carries the server's content-type; a locally made status has none.
+            done(status.code, headers || status.metadata?.get('content-type').length > 0);
             nextStatus(status);
           },
         });
       },
     });
-  };
 
   const serverInterceptor: Grpc.ServerInterceptor = (methodDescriptor, call) => {
-    const done = observer.onServerCall(methodDescriptor.path);
+    let seen: GrpcServerObservation | undefined;
+    let ended = false;
+    const end = (code: number): void => {
+      if (ended) return;
+      ended = true;
+      seen?.end(code);
+    };
+    const inCall = <T>(fn: () => T): T => (seen?.run === undefined ? fn() : seen.run(fn));
     return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMd) {
+            seen = observer.onServerCall({ method: methodDescriptor.path, metadata, peer: call.getPeer(), authContext: call.getAuthContext?.(), call });
+            inCall(() => nextMd(metadata));
+          },
+          onReceiveMessage(message, nextMsg) {
+            inCall(() => nextMsg(message));
+          },
+          onReceiveHalfClose(nextHalfClose) {
+            inCall(() => nextHalfClose());
+          },
+          // grpc-js tells the next listener itself.
+          onCancel() {
+            end(grpc.status.CANCELLED);
+          },
+        });
+      },
       sendStatus(status, next) {
-        done(status.code);
+        end(status.code);
         next(status);
       },
     });
@@ -85,8 +153,10 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
 
   // Our interceptor is outermost: it sees the call as the application made it.
   const wrappedClient: GetInterceptingCall = (args, methodDefinition, options, channel) =>
-    clientInterceptor({ ...options, method_definition: methodDefinition } as unknown as Grpc.InterceptorOptions, (opts) =>
-      originalClient(args, methodDefinition, opts as unknown as Record<string, unknown>, channel) as Grpc.InterceptingCall,
+    clientInterceptor(
+      { ...options, method_definition: methodDefinition } as unknown as Grpc.InterceptorOptions,
+      (opts) => originalClient(args, methodDefinition, opts as unknown as Record<string, unknown>, channel) as Grpc.InterceptingCall,
+      (channel as { getTarget?(): string } | undefined)?.getTarget?.() ?? '',
     );
   const wrappedServer: GetServerInterceptingCall = (interceptors, ...rest) => originalServer([serverInterceptor, ...interceptors], ...rest);
 

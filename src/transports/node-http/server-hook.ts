@@ -3,10 +3,12 @@
  * a request scope (AsyncLocalStorage) holding the deadline the caller sent, so
  * outbound calls made while handling it never outlive the caller, and the
  * caller's address, for ring-hash on source IP.
- * Installed by wrapping `Server.prototype.emit` for 'request' only.
+ * Installed by wrapping `Server.prototype.emit` for 'request' and, when an
+ * inbound connection gate is given (mTLS), for 'connection'.
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER } from '../../policy/deadline.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
@@ -18,7 +20,15 @@ export interface ServerHook {
 }
 
 /** Told about every inbound request once its response is done. */
-export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number) => void;
+export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number, req: http.IncomingMessage) => void;
+
+/**
+ * Sees every new connection of the application's plain-HTTP servers before
+ * the server does (inbound mTLS). Returns false to leave it alone; true when
+ * it took the socket, and then calls `handOver` with what the server should
+ * read (the decrypted socket, or the plaintext one), or never.
+ */
+export type InboundConnectionGate = (server: http.Server, socket: Socket, handOver: (socket: Socket) => void) => boolean;
 
 /** Returned by an admission that has nothing to release (no listener is added then). */
 export const NOTHING_TO_RELEASE = (): void => {};
@@ -36,12 +46,17 @@ export interface InboundSpan {
 }
 export type InboundTracer = (req: http.IncomingMessage) => InboundSpan | undefined;
 
-export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission, tracer?: () => InboundTracer | undefined): ServerHook {
+export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission, tracer?: () => InboundTracer | undefined, gate?: InboundConnectionGate): ServerHook {
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
-  const wrapped = originals.map((original) =>
+  const wrapped = originals.map((original, i) =>
     function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+      // https servers terminate their own TLS: only plain HTTP servers get mesh mTLS.
+      if (event === 'connection' && gate !== undefined && i === 0 && this instanceof http.Server && (this as unknown as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
+        const server = this;
+        if (gate(server, args[0] as Socket, (socket) => void original.call(server, 'connection', socket))) return true;
+      }
       if (event === 'request') {
         const req = args[0] as http.IncomingMessage;
         const header = req.headers[TIMEOUT_HEADER];
@@ -52,7 +67,7 @@ export function installServerHook(observe?: InboundObserver, admit?: InboundAdmi
           const started = performance.now();
           if (observe !== undefined) {
             res.once('finish', () => {
-              observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0);
+              observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0, req);
             });
           }
           const proceed = (release: () => void): boolean => {
