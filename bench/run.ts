@@ -24,8 +24,9 @@ import { latencyScenario, latencyTable } from './scenarios/latency.ts';
 import { grpcScenario, grpcTable } from './scenarios/grpc.ts';
 import { memoryScenario, memoryTable } from './scenarios/memory.ts';
 import { tracingCostScenario, tracingCostTable } from './scenarios/tracing-cost.ts';
+import { mtlsScenario, mtlsTable } from './scenarios/mtls.ts';
 
-const ALL = ['p1', 'p3', 'p6', 'p7', 'p8', 't'] as const;
+const ALL = ['p1', 'p3', 'p5', 'p6', 'p7', 'p8', 't'] as const;
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const quick = values.quick === true;
 const only = new Set((values.only ?? ALL.join(',')).split(',').map((s) => s.trim().replace(/^p2$/, 'p1').replace(/^p4$/, 'p3')));
@@ -62,6 +63,14 @@ if (only.has('p3')) {
   figures.p3_added_p99_us = fix(lat.meshAddedP99Us, 1);
   figures.p4_sidecar_added_p50_us = fix(lat.sidecarAddedP50Us, 1);
   figures.p4_sidecar_vs_enmesh = fix(lat.sidecarVsMesh, 2);
+}
+
+if (only.has('p5')) {
+  out('');
+  out('P5 mTLS: enmesh mTLS strict (SVIDs from the control plane CA, full client stack) vs raw mutual-TLS undici.request, 1 KB, 50 concurrent');
+  const m = await mtlsScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  out(mtlsTable(m));
+  figures.p5_mtls_ratio = fix(m.ratio);
 }
 
 if (only.has('p6')) {
