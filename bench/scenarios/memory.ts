@@ -1,7 +1,11 @@
 /**
  * P8: memory added by enmesh with 1,000 endpoints and 100 routes loaded,
  * measured in a fresh process (bench/lib/memory-child.ts) so nothing else
- * the benchmark did is counted.
+ * the benchmark did is counted. The child runs with 1 MB semi-spaces: V8
+ * otherwise grows its young generation (up to 64 MB of RSS) with the
+ * allocation rate of whatever ran last, which says nothing about what enmesh
+ * keeps. RSS also counts pages V8 keeps after a collection; the JS heap
+ * figure is what is actually held.
  */
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';

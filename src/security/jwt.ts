@@ -21,8 +21,15 @@
  *   Until a first fetch succeeds every token is refused (`jwks-unavailable`).
  */
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
+import type * as Jose from 'jose';
+import { createRequire } from 'node:module';
 import type { AuthenticationPolicyModel } from '../model/types.ts';
+
+/** jose is loaded with the first authentication policy: processes without one do not pay for it. */
+let joseModule: typeof Jose | undefined;
+function jose(): typeof Jose {
+  return (joseModule ??= createRequire(import.meta.url)('jose') as typeof Jose);
+}
 
 export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.freeze(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
 
@@ -133,8 +140,8 @@ export class JwtAuthenticator {
     let header;
     let unverified: JWTPayload;
     try {
-      header = decodeProtectedHeader(token);
-      unverified = decodeJwt(token);
+      header = jose().decodeProtectedHeader(token);
+      unverified = jose().decodeJwt(token);
     } catch (err) {
       return refuse('token-malformed', (err as Error).message);
     }
@@ -152,8 +159,8 @@ export class JwtAuthenticator {
     } catch (err) {
       return refuse('jwks-unavailable', (err as Error).message);
     }
-    const verify = (keys: JWTVerifyGetKey): ReturnType<typeof jwtVerify> =>
-      jwtVerify(token, keys, {
+    const verify = (keys: JWTVerifyGetKey): ReturnType<typeof Jose.jwtVerify> =>
+      jose().jwtVerify(token, keys, {
         issuer: entry.policy.jwt.issuer,
         ...(entry.policy.jwt.audiences.length > 0 ? { audience: [...entry.policy.jwt.audiences] } : {}),
         algorithms: [...this.#algorithms],
@@ -164,7 +171,7 @@ export class JwtAuthenticator {
     try {
       ({ payload } = await verify(keySet));
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey) {
+      if (err instanceof jose().errors.JWKSNoMatchingKey) {
         // A key rotated in at the issuer: look again (rate-limited), once.
         const fresh = await entry.keys.refreshForUnknownKey();
         if (fresh !== undefined) {
@@ -199,15 +206,15 @@ export function authenticatorsByTarget(policies: readonly AuthenticationPolicyMo
 
 function joseRefusal(err: unknown): JwtResult {
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof errors.JWTExpired) return refuse('expired', message);
-  if (err instanceof errors.JWTClaimValidationFailed) {
+  if (err instanceof jose().errors.JWTExpired) return refuse('expired', message);
+  if (err instanceof jose().errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' || (err.claim === 'iat' && err.reason === 'check_failed')) return refuse('not-yet-valid', message);
     if (err.claim === 'aud') return refuse('audience', message);
     return refuse('claims', message);
   }
-  if (err instanceof errors.JWSSignatureVerificationFailed) return refuse('signature', message);
-  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return refuse('key-not-found', message);
-  if (err instanceof errors.JOSEAlgNotAllowed) return refuse('alg-not-allowed', message);
+  if (err instanceof jose().errors.JWSSignatureVerificationFailed) return refuse('signature', message);
+  if (err instanceof jose().errors.JWKSNoMatchingKey || err instanceof jose().errors.JWKSMultipleMatchingKeys) return refuse('key-not-found', message);
+  if (err instanceof jose().errors.JOSEAlgNotAllowed) return refuse('alg-not-allowed', message);
   return refuse('token-malformed', message);
 }
 
@@ -229,14 +236,14 @@ interface KeySource {
 function toKeySet(doc: unknown, symmetric: boolean): JWTVerifyGetKey {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) throw new Error('not a JWKS document ({ keys: [...] })');
   const all = (doc as JSONWebKeySet).keys.filter((k) => typeof k === 'object' && k !== null);
-  const asymmetric = createLocalJWKSet({ keys: all.filter((k) => k.kty !== 'oct') });
+  const asymmetric = jose().createLocalJWKSet({ keys: all.filter((k) => k.kty !== 'oct') });
   if (!symmetric) return asymmetric;
   const secrets = all.filter((k) => k.kty === 'oct');
   return async (header, token) => {
     if (!header.alg.startsWith('HS')) return asymmetric(header, token);
     const matching = secrets.filter((k) => (header.kid === undefined || k.kid === header.kid) && (k.alg === undefined || k.alg === header.alg));
-    if (matching.length !== 1) throw new errors.JWKSNoMatchingKey();
-    return importJWK(matching[0]!, header.alg);
+    if (matching.length !== 1) throw new (jose().errors.JWKSNoMatchingKey)();
+    return jose().importJWK(matching[0]!, header.alg);
   };
 }
 

@@ -21,8 +21,8 @@ import type { HttpCaClient } from './ca-client.ts';
 import { MeshMtls } from './mesh-mtls.ts';
 import { PEER_REFUSAL_REASONS } from './peer-verify.ts';
 import type { PeerRefusalReason } from './peer-verify.ts';
-import { GRPC_XDS_FILES, SvidManager } from './svid-manager.ts';
-import type { GrpcXdsFiles } from './svid-manager.ts';
+import { GRPC_XDS_FILES } from './grpc-xds-files.ts';
+import type { GrpcXdsFiles, SvidManager } from './svid-manager.ts';
 
 /** The bootstrap's certificate provider instance the xDS TLS contexts name (translate/tls-contexts.ts). */
 export const CERTIFICATE_PROVIDER = 'enmesh';
@@ -213,6 +213,9 @@ export class MeshSecurity {
       }
       if (this.#closed) return;
       this.#ca = httpCaClient({ url: this.#caUrl!, token, ...(o.ttl !== undefined ? { ttl: o.ttl } : {}), ...(caPem !== undefined ? { caPem } : {}) });
+      // Loaded here: the X.509 library is large and only processes with mTLS need it.
+      const { SvidManager } = await import('./svid-manager.ts');
+      if (this.#closed) return;
       const svids = new SvidManager({ trustDomain, service: this.#ctx.service!, signer: this.#ca, ...(this.#ctx.log !== undefined ? { log: this.#ctx.log } : {}) });
       this.#svids = svids;
       this.mtls.setIdentity(svids);

@@ -34,6 +34,7 @@ import { PeerVerifier, parseTrustBundle } from './peer-verify.ts';
 import type { TrustBundle } from './peer-verify.ts';
 import { serviceSpiffeId } from './spiffe-id.ts';
 import { EC_P256, generateKeyPair, pemToDers, privateKeyToPem } from './x509.ts';
+import { GRPC_XDS_FILES } from './grpc-xds-files.ts';
 
 export interface Svid {
   readonly spiffeId: string;
@@ -81,7 +82,7 @@ export interface GrpcXdsFiles {
 }
 
 /** File names in the layout gRPC's file_watcher certificate provider is usually pointed at. */
-export const GRPC_XDS_FILES = Object.freeze({ certificate: 'certificates.pem', privateKey: 'private_key.pem', ca: 'ca_certificates.pem' });
+export { GRPC_XDS_FILES };
 
 const DATA_LINK = '..data';
 /** setTimeout fires at once for longer delays; renewing early is harmless, a tight loop is not. */

@@ -17,17 +17,7 @@ export type PropagationFormat = 'tracecontext' | 'b3' | 'b3multi';
 
 export const DEFAULT_PROPAGATION: readonly PropagationFormat[] = Object.freeze(['tracecontext', 'b3', 'b3multi'] as const);
 
-/** Headers that carry trace context, in any format: remove them before writing a new context. */
-export const TRACE_HEADERS: readonly string[] = Object.freeze([
-  'traceparent',
-  'tracestate',
-  'b3',
-  'x-b3-traceid',
-  'x-b3-spanid',
-  'x-b3-parentspanid',
-  'x-b3-sampled',
-  'x-b3-flags',
-]);
+export { TRACE_HEADERS } from './trace-headers.ts';
 
 /** Node's inbound header object (`req.headers`) and enmesh's header record both read this way. */
 const headerGetter: TextMapGetter<Readonly<Record<string, string | string[] | undefined>>> = {

@@ -16,7 +16,7 @@ import type { MeshModel } from '../../model/types.ts';
 import type { MeshRuntime } from '../../runtime/mesh-runtime.ts';
 import type { HeaderRecord } from '../../runtime/headers.ts';
 import type { PeerIdentity } from '../../security/peer-verify.ts';
-import { TRACE_HEADERS } from '../../telemetry/propagation.ts';
+import { TRACE_HEADERS } from '../../telemetry/trace-headers.ts';
 import { clusterName } from '../../xds/resource-names.ts';
 import type { GrpcCallObserver, GrpcServerObservation } from './hook.ts';
 
