@@ -8,7 +8,7 @@
  *   p2  added CPU per request (from the p1 rounds)
  *   p3  added latency, open loop at 1,000 requests/s, client and server hooked
  *   p4  the same traffic through a pair of HAProxy sidecars
- *   p5  mTLS: enmesh mTLS vs raw TLS undici
+ *   p5  mTLS: enmesh mTLS vs raw TLS undici; the authorization check's cost
  *   p6  gRPC: xds:/// calls with enmesh vs a plain grpc-js-xds client
  *   p7  against cockatiel (retry + breaker + timeout)
  *   p8  memory with 1,000 endpoints and 100 routes
@@ -25,6 +25,7 @@ import { grpcScenario, grpcTable } from './scenarios/grpc.ts';
 import { memoryScenario, memoryTable } from './scenarios/memory.ts';
 import { tracingCostScenario, tracingCostTable } from './scenarios/tracing-cost.ts';
 import { mtlsScenario, mtlsTable } from './scenarios/mtls.ts';
+import { authzCostScenario, authzCostTable } from './scenarios/authz.ts';
 
 const ALL = ['p1', 'p3', 'p5', 'p6', 'p7', 'p8', 't'] as const;
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -71,6 +72,10 @@ if (only.has('p5')) {
   const m = await mtlsScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
   out(mtlsTable(m));
   figures.p5_mtls_ratio = fix(m.ratio);
+  out('Authorization check (inbound, in process)');
+  const a = authzCostScenario(quick ? 500_000 : 2_000_000);
+  out(authzCostTable(a));
+  figures.p5_authz_us_per_request = fix(a.usPerRequest, 3);
 }
 
 if (only.has('p6')) {
