@@ -516,7 +516,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       attempt.abandoned = true;
       return;
     }
-    if (retry !== undefined && this.#canReplay()) {
+    // A status the policy never retries (the common 2xx) skips the header lookup and clock read.
+    if (retry !== undefined && retry.mayRetryStatus(status) && this.#canReplay()) {
       const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
       if (delay < 0 && retry.lastReason === 'budget-exhausted') this.runtime.countBudgetExhausted(this.#backend.service, this.#route.route.name);
       if (delay >= 0) {
@@ -607,9 +608,10 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     attempt.settled = true;
     this.#live--;
     attempt.span?.end(attempt.status, undefined, err);
-    attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, performance.now() - attempt.startedAt);
+    const elapsed = performance.now() - attempt.startedAt;
+    attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, elapsed);
     clearTimeout(attempt.perTryTimer);
-    this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : performance.now() - attempt.startedAt, ok);
+    this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : elapsed, ok);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
     const outlier = this.#policies?.outlier;
     if (outlier !== undefined) {
