@@ -4,6 +4,7 @@ import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from '
 import type { CST, Document, Node, ParsedNode } from 'yaml';
 import { EnmeshError } from '../errors.ts';
 import type { MeshModel } from '../model/types.ts';
+import { deepFlowOffset } from './flow-depth.ts';
 import { configError, formatPath } from './issues.ts';
 import type { KeyPath, LocatedIssue } from './issues.ts';
 import { checkModel } from './validate.ts';
@@ -35,9 +36,17 @@ export function parseMeshYaml(text: string, source: string, options: LoadOptions
     throw tooLarge(source, bytes, maxBytes);
   }
 
+  // Deep flow nesting is refused before the parser builds every level of it (see flow-depth.ts).
+  const lines = new LineCounter();
+  const deepFlow = deepFlowOffset(text, maxDepth);
+  if (deepFlow !== undefined) {
+    for (let i = text.indexOf('\n'); i !== -1 && i < deepFlow; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+    const { line, col } = lines.linePos(deepFlow);
+    throw configError(source, [{ path: '', message: `nesting is deeper than ${maxDepth} levels; mesh.yaml never needs that much`, line, column: col }]);
+  }
+
   // Parse to the concrete syntax tree first (cheap, iterative) and refuse deep
   // nesting before composing the document, whose recursion it would strain.
-  const lines = new LineCounter();
   const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
   const tooDeep = deepestOffset(tokens, maxDepth);
   if (tooDeep !== undefined) {
