@@ -208,6 +208,22 @@ describe('delta stream', () => {
     expect(call.written.slice(1).map(summary)).toEqual([[CLUSTER, ['a@2'], []]]);
   });
 
+  it('records a NACK of a response that a newer one of the same type has already followed', () => {
+    const { cache, call, stream, record } = setup<DeltaDiscoveryResponse>('delta', { [RDS]: { r: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: RDS, resource_names_subscribe: ['r'] });
+    cache.publish({ [RDS]: { r: '2' } });
+    const [first, second] = call.written;
+    expect(first!.nonce).not.toBe(second!.nonce);
+    stream.onRequest({ type_url: RDS, response_nonce: first!.nonce, error_detail: { message: 'bad r@1' } });
+    expect(record.type(RDS).lastNack).toMatchObject({ version: first!.system_version_info, error: 'bad r@1' });
+    expect(record.type(RDS).nacks).toBe(1);
+    stream.onRequest({ type_url: RDS, response_nonce: second!.nonce });
+    expect(record.type(RDS).ackedVersion).toBe(second!.system_version_info);
+    // Both are answered now: a replay of the first nonce is stale.
+    stream.onRequest({ type_url: RDS, response_nonce: first!.nonce, error_detail: { message: 'again' } });
+    expect(record.type(RDS).nacks).toBe(1);
+  });
+
   it('starts from initial_resource_versions and answers once even when nothing changed', () => {
     const { call, stream } = setup<DeltaDiscoveryResponse>('delta', { [CLUSTER]: { a: '1', b: '1' } });
     stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names_subscribe: ['*'], initial_resource_versions: { a: '1', b: '1' } });

@@ -158,15 +158,25 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
    */
   protected recordAck(t: TypeRecord, req: Req, typeUrl: string): void {
     const nonce = req.response_nonce ?? '';
-    if (nonce === '' || nonce !== t.sentNonce) return;
+    if (nonce === '') return;
+    // The latest response, or (delta) an older one still unanswered: its NACK must not be lost.
+    const version = nonce === t.sentNonce ? t.sentVersion : t.unanswered.get(nonce);
+    if (version === undefined) return;
+    if (t.unanswered.size > 0) {
+      // Answers come in order: this one settles every older response too.
+      for (const k of t.unanswered.keys()) {
+        t.unanswered.delete(k);
+        if (k === nonce) break;
+      }
+    }
     const err = req.error_detail;
     if (err !== undefined && err !== null) {
-      t.lastNack = { version: t.sentVersion, error: err.message ?? '', at: Date.now() };
+      t.lastNack = { version, error: err.message ?? '', at: Date.now() };
       t.nacks += 1;
-      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${t.sentVersion}: ${err.message ?? ''}`);
+      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${version}: ${err.message ?? ''}`);
       this.ctx.hooks?.onAck?.(this.record, typeUrl, err.message ?? '');
     } else {
-      t.ackedVersion = t.sentVersion;
+      t.ackedVersion = version;
       t.acks += 1;
       this.ctx.hooks?.onAck?.(this.record, typeUrl, undefined);
     }

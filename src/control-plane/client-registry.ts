@@ -28,6 +28,12 @@ export class TypeRecord {
   /** Version of the last response sent ('' before the first). */
   sentVersion = '';
   sentNonce = '';
+  /**
+   * Delta only: responses sent and not answered yet, nonce → version, oldest
+   * first. A delta client answers every response, in order, so a NACK may name
+   * one that a newer response has already followed (SotW supersedes instead).
+   */
+  readonly unanswered = new Map<string, string>();
   /** Names of the resources in the last response (SotW) or held by the client (delta). */
   sentResources: readonly string[] = [];
   /** Version the client last accepted ('' before the first ACK). */

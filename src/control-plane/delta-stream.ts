@@ -194,6 +194,7 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     const nonce = this.nextNonce();
     t.sentVersion = version;
     t.sentNonce = nonce;
+    rememberUnanswered(t, nonce, version);
     t.sentResources = [...s.held.keys()];
     t.responses += 1;
     return { system_version_info: version, resources, type_url: typeUrl, removed_resources: removed, nonce };
@@ -218,6 +219,7 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     const nonce = encode === undefined ? this.nextNonce() : (change.nonce ??= sharedNonce());
     t.sentVersion = version;
     t.sentNonce = nonce;
+    rememberUnanswered(t, nonce, version);
     t.sentResources = change.held;
     t.responses += 1;
     const response = (): DeltaDiscoveryResponse => ({
@@ -231,4 +233,12 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     change.encoded ??= encode(response());
     return change.encoded;
   }
+}
+
+/** Responses a client may still answer; a client that stops answering cannot grow the map. */
+const MAX_UNANSWERED = 16;
+
+function rememberUnanswered(t: TypeRecord, nonce: string, version: string): void {
+  t.unanswered.set(nonce, version);
+  if (t.unanswered.size > MAX_UNANSWERED) t.unanswered.delete(t.unanswered.keys().next().value!);
 }

@@ -42,7 +42,7 @@ import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-l
 import { outcomeForError, outcomeForStatus, type Outcome } from '../resilience/outlier-detector.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
 import { HedgeTimer } from '../resilience/hedge.ts';
-import type { AttemptSpan, CallSpan } from '../telemetry/tracing.ts';
+import type { AttemptInfo, AttemptSpan, CallSpan } from '../telemetry/tracing.ts';
 import { clusterName } from '../xds/resource-names.ts';
 import { ResponseFlags, RESPONSE_FLAGS_HEADER as FLAGS_HEADER, localReplyForError } from '../policy/response-flags.ts';
 
@@ -51,6 +51,9 @@ type Controller = Dispatcher.DispatchController;
 /** undici's Request reads `servername` from the dispatch options; its types do not list it. */
 type UpstreamOptions = Dispatcher.DispatchOptions & { servername?: string | null };
 type Handler = Dispatcher.DispatchHandler;
+
+/** Attempt details given to a span that records nothing (it ignores them). */
+const NOT_RECORDED: AttemptInfo = Object.freeze({ attempt: 0, cluster: '', endpoint: '', hedge: false });
 
 /** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
@@ -468,8 +471,13 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const headers = this.headers;
     const timeoutHeader = outboundTimeoutHeader(this.#deadline, now);
     if (timeoutHeader !== undefined) headers[TIMEOUT_HEADER] = timeoutHeader;
-    if (this.#span !== undefined) {
-      attempt.span = this.#span.startAttempt({
+    const span = this.#span;
+    if (span !== undefined && !span.recording) {
+      // Not sampled: the context is only propagated; no attempt details to gather.
+      attempt.span = span.startAttempt(NOT_RECORDED);
+      attempt.span.inject(headers);
+    } else if (span !== undefined) {
+      attempt.span = span.startAttempt({
         attempt: this.#attempts,
         cluster: clusterName(this.#backend.service, this.svc.service.port, this.#backend.subset),
         endpoint: ep.authority,

@@ -5,6 +5,7 @@ import { ENMESH_PROFILE, GRPC_XDS_PROFILE, translateModel, type TranslatedResour
 import { JWT_AUTHN_FILTER, LISTENER, RBAC_FILTER, HTTP_CONNECTION_MANAGER } from '../type-urls.ts';
 import { decodeMessage } from '../protos.ts';
 import { assembleModel, decodeResource } from './index.ts';
+import { decodeJwtAuthnFilter, decodeRbacFilter } from './security-filters.ts';
 
 const YAML = `
 mesh: { trustDomain: demo.local, mtls: strict }
@@ -119,5 +120,27 @@ describe('authorization and authentication through xDS (RBAC, jwt_authn)', () =>
       }
     }
     expect(n).toBe(320);
+  });
+});
+
+describe('damaged filter config', () => {
+  const where = { kind: 'Listener', name: 'ratings' } as const;
+  // A length-delimited field whose length runs past the end of the bytes.
+  const damaged = new Uint8Array([0x0a, 0x7f, 0x01]);
+
+  it('is refused as invalid xDS naming the resource and the field, for RBAC and jwt_authn', () => {
+    for (const decode of [
+      () => decodeRbacFilter(damaged, 'ratings', 'demo.local', where, 'http_filters[1].typed_config'),
+      () => decodeJwtAuthnFilter(damaged, 'ratings', where, 'http_filters[0].typed_config'),
+    ]) {
+      let caught: unknown;
+      try {
+        decode();
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toMatchObject({ code: 'ENMESH_ERR_XDS_INVALID' });
+      expect(String((caught as Error).message)).toMatch(/Listener "ratings": http_filters\[\d\]\.typed_config: cannot decode/);
+    }
   });
 });

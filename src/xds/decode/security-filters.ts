@@ -166,13 +166,23 @@ function policies(rules: Obj | undefined, service: string, trustDomain: string, 
 
 /** The authorization policies of one RBAC filter (its enforced rules, and its shadow rules as dry-run). */
 export function decodeRbacFilter(bytes: Uint8Array, service: string, trustDomain: string, where: Where, path: string): AuthorizationPolicyModel[] {
-  const rbac = decodeMessage(RBAC_FILTER, bytes) as Obj;
+  let rbac: Obj;
+  try {
+    rbac = decodeMessage(RBAC_FILTER, bytes);
+  } catch (err) {
+    invalid(where, path, `cannot decode RBAC: ${(err as Error).message}`);
+  }
   return [...policies(rbac.rules, service, trustDomain, false, where, `${path}.rules`), ...policies(rbac.shadow_rules, service, trustDomain, true, where, `${path}.shadow_rules`)];
 }
 
 /** The authentication policies of a jwt_authn filter: one per provider. */
 export function decodeJwtAuthnFilter(bytes: Uint8Array, service: string, where: Where, path: string): AuthenticationPolicyModel[] {
-  const config = decodeMessage(JWT_AUTHN_FILTER, bytes) as Obj;
+  let config: Obj;
+  try {
+    config = decodeMessage(JWT_AUTHN_FILTER, bytes);
+  } catch (err) {
+    invalid(where, path, `cannot decode JwtAuthentication: ${(err as Error).message}`);
+  }
   return Object.entries((config.providers ?? {}) as Record<string, Obj>).map(([name, p]) => {
     const at = `${path}.providers.${name}`;
     const uri = p.remote_jwks?.http_uri?.uri as string | undefined;
