@@ -30,13 +30,6 @@ describe('RetryState', () => {
     vi.useRealTimers();
   });
 
-  it('says which statuses the policy may retry, without deciding', () => {
-    const s = new RetryState(compiled({ statusCodes: [409] }, ['gateway-error']), roomyBudget(), 'GET', half);
-    expect([200, 404, 409, 500, 502, 503, 504, 505].map((st) => s.mayRetryStatus(st))).toEqual([false, false, true, false, true, true, true, false]);
-    expect(s.retries).toBe(0);
-    expect(new RetryState(undefined, undefined, 'GET').mayRetryStatus(503)).toBe(false);
-  });
-
   it('retries until a success, with growing jittered backoff', () => {
     const budget = roomyBudget();
     const s = new RetryState(compiled(), budget, 'GET', half);

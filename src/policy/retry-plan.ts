@@ -84,12 +84,6 @@ export class RetryState {
    * of the backoff and that hint. `remainingMs` is what is left of the total
    * timeout (Infinity when none).
    */
-  /** False when the policy never retries `status` (so no decision is needed). */
-  mayRetryStatus(status: number): boolean {
-    const policy = this.policy;
-    return policy !== undefined && isRetriableStatus(policy, status);
-  }
-
   decideAfterStatus(status: number, retryAfter: string | undefined, remainingMs = Infinity): number {
     const policy = this.#precheck();
     if (policy === undefined) return NO_RETRY;

@@ -32,6 +32,7 @@ import { applyHeaderMutation } from '../routing/header-mutation.ts';
 import { rewriteRoutePath, redirectLocation } from '../routing/path-rewrite.ts';
 import { computeHashKey } from '../cluster/hash-key.ts';
 import { RetryState } from '../policy/retry-plan.ts';
+import { isRetriableStatus } from '../policy/retry-classifier.ts';
 import { currentDeadline, deadlineStorage, outboundTimeoutHeader, TIMEOUT_HEADER } from '../policy/deadline.ts';
 import { EnmeshError } from '../errors.ts';
 import { deadlineExceededError, perTryTimeoutError, startTimer, totalTimeoutError } from '../policy/attempt-timer.ts';
@@ -402,7 +403,6 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     if (rr.retry !== undefined || rr.hedge !== undefined) {
       rr.budget?.recordRequest();
-      if (rr.retry !== undefined) this.#retry = new RetryState(rr.retry, rr.budget, this.method, this.runtime.random);
       if (!isStaticBody(body) && isAsyncIterable(body)) this.#replay = new ReplayableBody(body, this.runtime.replayLimit);
       else this.#body = body;
       // Hedge only what can be sent twice at once: bodies already in memory.
@@ -487,7 +487,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       attempt.span.inject(headers);
     }
 
-    const perTry = this.#retry?.perTryTimeoutMs ?? 0;
+    const perTry = this.#routeRt.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
       attempt.perTryTimer = startTimer(perTry, () => this.#onPerTryTimeout(attempt));
     }
@@ -517,15 +517,16 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     attempt.outcome = outcomeForStatus(status);
     attempt.status = status;
     this.#routeRt.latencies?.record(attempt.latencyMs);
-    const retry = this.#retry;
-    if (this.#live > 1 && retry !== undefined && status >= 500) {
+    const policy = this.#routeRt.retry;
+    if (this.#live > 1 && policy !== undefined && status >= 500) {
       // Hedged: another copy is still running, so a failure here is dropped, not retried.
       attempt.draining = true;
       attempt.abandoned = true;
       return;
     }
     // A status the policy never retries (the common 2xx) skips the header lookup and clock read.
-    if (retry !== undefined && retry.mayRetryStatus(status) && this.#canReplay()) {
+    if (policy !== undefined && isRetriableStatus(policy, status) && this.#canReplay()) {
+      const retry = this.#retryState();
       const delay = retry.decideAfterStatus(status, headerValue(headers, 'retry-after'), this.#remaining());
       if (delay < 0 && retry.lastReason === 'budget-exhausted') this.runtime.countBudgetExhausted(this.#backend.service, this.#route.route.name);
       if (delay >= 0) {
@@ -552,7 +553,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (this.appController.paused) controller.pause();
     const route = this.#route.route;
     if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
-    if (retry !== undefined && retry.exhaustedReason !== undefined && status >= 500) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
+    if (status >= 500 && this.#retry?.exhaustedReason !== undefined) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
     if (this.#faultFlags !== '') {
       const prev = headers[FLAGS_HEADER];
       headers[FLAGS_HEADER] = prev === undefined ? this.#faultFlags : `${this.#faultFlags},${String(prev)}`;
@@ -597,8 +598,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.handler.onResponseError?.(this.appController, err);
       return;
     }
-    const retry = this.#retry;
-    if (retry !== undefined && this.#canReplay()) {
+    if (this.#routeRt.retry !== undefined && this.#canReplay()) {
+      const retry = this.#retryState();
       const delay = retry.decideAfterError(err, this.#remaining());
       if (delay < 0 && retry.lastReason === 'budget-exhausted') this.runtime.countBudgetExhausted(this.#backend.service, this.#route.route.name);
       if (delay >= 0) {
@@ -659,7 +660,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
 
   #onPerTryTimeout(attempt: AttemptHandler): void {
     if (attempt.settled || this.#finished || this.#delivered) return;
-    const err = perTryTimeoutError(`${this.svc.service.name}/${this.#route.route.name}`, this.#retry?.perTryTimeoutMs ?? 0);
+    const err = perTryTimeoutError(`${this.svc.service.name}/${this.#route.route.name}`, this.#routeRt.retry?.perTryTimeoutMs ?? 0);
     attempt.abandoned = true;
     // Report it now: an attempt still connecting has no controller to abort yet
     // (its late error is ignored because the attempt is settled).
@@ -724,6 +725,11 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.#backoffTimer = undefined;
       this.#attempt();
     }, delayMs);
+  }
+
+  /** The retry state, made when a retry is first considered: most calls never need one. */
+  #retryState(): RetryState {
+    return (this.#retry ??= new RetryState(this.#routeRt.retry, this.#routeRt.budget, this.method, this.runtime.random));
   }
 
   #remaining(): number {

@@ -71,6 +71,8 @@ export class MeshSecurity {
   readonly #caUrl: string | undefined;
   #ca: HttpCaClient | undefined;
   #svids: SvidManager | undefined;
+  /** The CA's last refusal or failure while getting a certificate ('' when none). */
+  #lastRenewalError = '';
   #files: GrpcXdsFiles | undefined;
   #first: Promise<void> | undefined;
   #resolveFirst: (() => void) | undefined;
@@ -170,9 +172,6 @@ export class MeshSecurity {
     if (first === undefined) return;
     const ms = this.#options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
-    let lastError = '';
-    const onFailed = (err: Error): void => void (lastError = err.message);
-    this.#svids?.on('renewalFailed', onFailed);
     try {
       await Promise.race([
         first,
@@ -182,7 +181,7 @@ export class MeshSecurity {
               reject(
                 new EnmeshError(
                   'ENMESH_ERR_SVID_UNAVAILABLE',
-                  `no certificate from the CA at ${this.#caUrl} within ${ms} ms${lastError === '' ? '' : ` (last error: ${lastError})`}; check security.caUrl / ENMESH_CA_URL and the workload token`,
+                  `no certificate from the CA at ${this.#caUrl} within ${ms} ms${this.#lastRenewalError === '' ? '' : ` (last error: ${this.#lastRenewalError})`}; check security.caUrl / ENMESH_CA_URL and the workload token`,
                 ),
               ),
             ms,
@@ -191,7 +190,6 @@ export class MeshSecurity {
       ]);
     } finally {
       clearTimeout(timer);
-      this.#svids?.off('renewalFailed', onFailed);
     }
   }
 
@@ -218,6 +216,8 @@ export class MeshSecurity {
       if (this.#closed) return;
       const svids = new SvidManager({ trustDomain, service: this.#ctx.service!, signer: this.#ca, ...(this.#ctx.log !== undefined ? { log: this.#ctx.log } : {}) });
       this.#svids = svids;
+      // Kept for the start-up error: the manager is made after an import, so a waiter cannot listen from the start.
+      svids.on('renewalFailed', (err: Error) => void (this.#lastRenewalError = err.message));
       this.mtls.setIdentity(svids);
       // Fail closed is loud: the error says the certificate expired and mTLS is refused until the CA answers.
       svids.on('expired', (err: Error) => this.#ctx.onError(err));
