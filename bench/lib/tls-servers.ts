@@ -13,23 +13,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
-
-const body = Buffer.alloc(1024, 'x');
-const handler: http.RequestListener = (req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-    res.end(body);
-  });
-};
+import { answer1k as handler, listenAndReport } from './answer.ts';
 
 type Msg = { tls?: SecureContextOptions; init?: { config: string; token: string; caUrl: string } };
 const mode = process.argv[2];
 if (mode === 'raw') {
   process.once('message', (msg: Msg) => {
-    const server = https.createServer({ ...msg.tls!, requestCert: true, rejectUnauthorized: true }, handler);
-    server.keepAliveTimeout = 60_000;
-    server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as { port: number }).port, ready: true }));
+    listenAndReport(https.createServer({ ...msg.tls!, requestCert: true, rejectUnauthorized: true }, handler), { ready: true });
   });
   process.send?.({ waiting: true });
 } else if (mode === 'enmesh') {
