@@ -223,6 +223,38 @@ export class AdminServer {
   }
 }
 
+/** A request body went over the reader's limit. */
+export class BodyTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`request body is over the ${limit}-byte limit`);
+  }
+}
+
+/**
+ * The request body as UTF-8 text, at most `limit` bytes. Past the limit it
+ * rejects with {@link BodyTooLargeError} at once and drains the rest without
+ * keeping it, so a reply can still be written.
+ */
+export function readBodyText(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.resume();
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
 /**
  * Reads a JSON object body of at most `limit` bytes. Answers (by throwing a
  * ReplyError) 413 when larger, 400 when not a JSON object. The content type
@@ -234,24 +266,13 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_JSON_BODY_B
     req.resume();
     throw new ReplyError(new Reply(413, { error: `request body of ${declared} bytes is over the ${limit}-byte limit` }));
   }
-  const text = await new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > limit) {
-        // Answer now; drain the rest without keeping it so the reply can still be written.
-        req.off('data', onData);
-        req.resume();
-        reject(new ReplyError(new Reply(413, { error: `request body is over the ${limit}-byte limit` })));
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+  let text: string;
+  try {
+    text = await readBodyText(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new ReplyError(new Reply(413, { error: `request body is over the ${limit}-byte limit` }));
+    throw err;
+  }
   if (text.trim() === '') throw new ReplyError(new Reply(400, { error: 'expected a JSON object body, got an empty body' }));
   let value: unknown;
   try {

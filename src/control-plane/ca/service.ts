@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { EnmeshError, isEnmeshError } from '../../errors.ts';
 import { parseDuration } from '../../config/duration.ts';
 import type { AdminServer } from '../admin.ts';
-import { Reply } from '../admin.ts';
+import { Reply, readBodyText } from '../admin.ts';
 import type { Logger } from '../log.ts';
 import { CertificateAuthority, DEFAULT_ROOT_TTL_MS } from './authority.ts';
 import { checkCsr } from './csr-check.ts';
@@ -140,7 +140,7 @@ class CaHttpService {
     if (!/^application\/json\b/i.test(type)) return this.#refuse(415, 'body-type', 'send the request as application/json');
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req, MAX_BODY_BYTES));
+      body = JSON.parse(await readBodyText(req, MAX_BODY_BYTES));
     } catch (err) {
       return this.#refuse(400, 'body-invalid', `the request body is not JSON of at most ${MAX_BODY_BYTES} bytes: ${(err as Error).message}`);
     }
@@ -168,25 +168,4 @@ class CaHttpService {
       notAfter: new Date(svid.notAfter).toISOString(),
     });
   }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > limit) {
-        // Answer now; drain the rest without keeping it so the reply can still be written.
-        req.off('data', onData);
-        req.resume();
-        reject(new Error('too large'));
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
