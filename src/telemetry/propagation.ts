@@ -1,8 +1,12 @@
 /**
  * Trace context on the wire, in the formats meshes speak: W3C `traceparent`
  * (+ `tracestate`), B3 single header (`b3`) and B3 multi header
- * (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`). All configured formats are
- * written; all are read, W3C winning when a request carries several.
+ * (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`). The configured formats are
+ * written; all of them are always read, W3C winning when a request carries several.
+ *
+ * The default writes W3C and single-header B3: every tracer a mesh meets
+ * (OpenTelemetry, Envoy, Zipkin, Jaeger) reads one of the two, and each header
+ * written costs every request, sampled or not. B3 multi-header is one option away.
  *
  * Reading uses OpenTelemetry's parsers. Writing is done here, straight into
  * the outbound header record: three string writes, no propagator machinery
@@ -15,7 +19,7 @@ import type { HeaderRecord } from '../runtime/headers.ts';
 
 export type PropagationFormat = 'tracecontext' | 'b3' | 'b3multi';
 
-export const DEFAULT_PROPAGATION: readonly PropagationFormat[] = Object.freeze(['tracecontext', 'b3', 'b3multi'] as const);
+export const DEFAULT_PROPAGATION: readonly PropagationFormat[] = Object.freeze(['tracecontext', 'b3'] as const);
 
 export { TRACE_HEADERS } from './trace-headers.ts';
 
@@ -36,11 +40,8 @@ export class MeshPropagator implements TextMapPropagator<HeaderRecord> {
     this.#w3c = formats.includes('tracecontext');
     this.#b3 = formats.includes('b3');
     this.#b3multi = formats.includes('b3multi');
-    // B3 reads both of its encodings; W3C comes last so it wins.
-    const readers: TextMapPropagator[] = [];
-    if (this.#b3 || this.#b3multi) readers.push(new B3Propagator());
-    if (this.#w3c) readers.push(new W3CTraceContextPropagator());
-    this.#readers = readers;
+    // Every format is read whatever is written: B3 reads both of its encodings; W3C comes last so it wins.
+    this.#readers = [new B3Propagator(), new W3CTraceContextPropagator()];
     this.#fields = [];
     if (this.#w3c) this.#fields.push('traceparent', 'tracestate');
     if (this.#b3) this.#fields.push('b3');
@@ -76,7 +77,7 @@ export class MeshPropagator implements TextMapPropagator<HeaderRecord> {
   readSpanContext(headers: Readonly<Record<string, string | string[] | undefined>>): SpanContext | undefined {
     // Fast path: a well-formed W3C header (the common case) wins anyway, so the
     // other formats need not be looked at.
-    if (this.#w3c) {
+    {
       const tp = headers.traceparent;
       const sc = typeof tp === 'string' ? parseTraceparent(tp) : undefined;
       if (sc !== undefined) {

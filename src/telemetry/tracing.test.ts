@@ -23,7 +23,7 @@ const byName = (spans: readonly ReadableSpan[], kind: SpanKind): ReadableSpan[] 
 
 describe('call and attempt spans', () => {
   it('makes each attempt a CLIENT child of the call span and injects the attempt into every header format', async () => {
-    const t = await tracing();
+    const t = await tracing({ propagation: ['tracecontext', 'b3', 'b3multi'] });
     const call = t.startCall({ service: 'reviews', method: 'GET', path: '/reviews/1', route: 'default' });
     expect(call.recording).toBe(true);
     const first = call.startAttempt({ attempt: 1, cluster: 'outbound|9080|v1|reviews', endpoint: '127.0.0.1:9081' });
@@ -115,6 +115,19 @@ describe('server spans and propagation', () => {
     const h: HeaderRecord = {};
     p.write(h, { traceId: parentTrace, spanId: parentSpan, traceFlags: 0 });
     expect(h).toEqual({ b3: `${parentTrace}-${parentSpan}-0` });
+    const multi: HeaderRecord = { 'x-b3-parentspanid': 'from-the-app' };
+    new MeshPropagator(['b3multi']).write(multi, { traceId: parentTrace, spanId: parentSpan, traceFlags: 1 });
+    expect(multi).toEqual({ 'x-b3-traceid': parentTrace, 'x-b3-spanid': parentSpan, 'x-b3-sampled': '1' });
+    const byDefault: HeaderRecord = {};
+    new MeshPropagator().write(byDefault, { traceId: parentTrace, spanId: parentSpan, traceFlags: 1 });
+    expect(byDefault).toEqual({ traceparent: `00-${parentTrace}-${parentSpan}-01`, b3: `${parentTrace}-${parentSpan}-1` });
+  });
+
+  it('reads every format whatever it writes', () => {
+    const w3cOnly = new MeshPropagator(['tracecontext']);
+    expect(w3cOnly.readSpanContext({ 'x-b3-traceid': parentTrace, 'x-b3-spanid': parentSpan, 'x-b3-sampled': '1' })).toMatchObject({ traceId: parentTrace, spanId: parentSpan, traceFlags: 1 });
+    expect(w3cOnly.readSpanContext({ b3: `${parentTrace}-${parentSpan}-0` })).toMatchObject({ traceId: parentTrace, traceFlags: 0 });
+    expect(new MeshPropagator(['b3']).readSpanContext({ traceparent: `00-${parentTrace}-${parentSpan}-01` })).toMatchObject({ traceId: parentTrace, spanId: parentSpan });
   });
 
   it('makes calls inside a server span its children through the active context', async () => {
@@ -148,7 +161,7 @@ describe('sampling', () => {
     server.end(200);
     expect(t.memory!.getFinishedSpans()).toEqual([]);
     expect(h.traceparent).toBe(`00-${server.spanContext.traceId}-${server.spanContext.spanId}-00`);
-    expect(h['x-b3-sampled']).toBe('0');
+    expect(h.b3).toBe(`${server.spanContext.traceId}-${server.spanContext.spanId}-0`);
   });
 
   it('follows an unsampled caller even at rate 1', async () => {
@@ -188,7 +201,7 @@ describe('provider ownership', () => {
     const span = trace.getTracer('app').startSpan('work');
     const carrier: Record<string, string> = {};
     propagation.inject(trace.setSpan(context.active(), span), carrier);
-    expect(Object.keys(carrier).sort()).toEqual(['b3', 'traceparent', 'x-b3-sampled', 'x-b3-spanid', 'x-b3-traceid']);
+    expect(Object.keys(carrier).sort()).toEqual(['b3', 'traceparent']);
     span.end();
     expect(t.memory!.getFinishedSpans().map((s) => s.name)).toEqual(['work']);
     await t.close();
@@ -226,5 +239,19 @@ describe('PooledIdGenerator', () => {
     expect(traces.size).toBe(1000);
     for (const s of spans) expect(s).toMatch(/^[0-9a-f]{16}$/);
     for (const t of traces) expect(t).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('cuts ids from the pool text without repeating the copied ones', () => {
+    const ids = new PooledIdGenerator(64);
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const t = i % 2 === 0 ? ids.sliceTraceId() : ids.generateTraceId();
+      const s = i % 2 === 0 ? ids.sliceSpanId() : ids.generateSpanId();
+      expect(t).toMatch(/^[0-9a-f]{32}$/);
+      expect(s).toMatch(/^[0-9a-f]{16}$/);
+      seen.add(t);
+      seen.add(s);
+    }
+    expect(seen.size).toBe(2000);
   });
 });

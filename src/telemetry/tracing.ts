@@ -30,6 +30,7 @@ import {
   trace,
   TraceFlags,
   type Tracer,
+  type TraceState,
   createContextKey,
 } from '@opentelemetry/api';
 import type { BasicTracerProvider, InMemorySpanExporter, Sampler, SamplingResult, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -54,7 +55,7 @@ export interface TracingOptions {
   readonly sampleRate?: number;
   /** `service.name` of the spans. Default `ENMESH_SERVICE`, else `unknown_service:node`. */
   readonly serviceName?: string;
-  /** Formats written on outbound calls (all are read). Default tracecontext, b3, b3multi. */
+  /** Formats written on outbound calls (all are read). Default tracecontext and b3 (single header). */
   readonly propagation?: readonly PropagationFormat[];
   /**
    * Become the process's global tracer provider (and context manager and
@@ -137,20 +138,33 @@ const SAMPLED_KEY = createContextKey('enmesh.sampled');
 
 // ---- unsampled: no SDK work ------------------------------------------------
 
-/** A call (and all its attempts) that is not recorded: only its context is propagated. */
-class QuietCall implements CallSpan, AttemptSpan {
+/**
+ * A call (and all its attempts) that is not recorded: only its context is
+ * propagated. It is its own span context, so an unsampled call costs one
+ * object.
+ */
+class QuietCall implements CallSpan, AttemptSpan, SpanContext {
   readonly recording = false;
-  readonly spanContext: SpanContext;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly traceState: TraceState | undefined;
   readonly #propagator: MeshPropagator;
-  constructor(sc: SpanContext, propagator: MeshPropagator) {
-    this.spanContext = sc;
+  constructor(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined, propagator: MeshPropagator) {
+    this.traceId = traceId;
+    this.spanId = spanId;
+    this.traceFlags = traceFlags;
+    this.traceState = traceState;
     this.#propagator = propagator;
+  }
+  get spanContext(): SpanContext {
+    return this;
   }
   startAttempt(): AttemptSpan {
     return this;
   }
   inject(headers: HeaderRecord): void {
-    this.#propagator.write(headers, this.spanContext);
+    this.#propagator.write(headers, this);
   }
   setFault(): void {}
   setAttribute(): void {}
@@ -342,8 +356,8 @@ export class MeshTracing {
 
   /** Starts the span of an outbound mesh call, as a child of `parent` (default: the active context). */
   startCall(info: CallInfo, parent: Context = contextApi.active()): CallSpan {
-    const decided = this.#decide(parent);
-    if (decided !== undefined) return new QuietCall(decided, this.propagator);
+    const quiet = this.#decide(parent);
+    if (quiet !== undefined) return quiet;
     const name = info.protocol === 'grpc' && info.path !== undefined ? info.path : `${info.method} ${info.service}`;
     const attributes: Attributes = { 'enmesh.service': info.service, 'http.request.method': info.method };
     if (info.route !== undefined) attributes['enmesh.route'] = info.route;
@@ -351,7 +365,10 @@ export class MeshTracing {
     if (info.protocol === 'grpc') attributes['rpc.system'] = 'grpc';
     const ctx = this.#markSampled(parent);
     const span = this.#tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, ctx);
-    if (!span.isRecording()) return new QuietCall(span.spanContext(), this.propagator);
+    if (!span.isRecording()) {
+      const sc = span.spanContext();
+      return new QuietCall(sc.traceId, sc.spanId, sc.traceFlags, sc.traceState, this.propagator);
+    }
     return new RecordedCall(span, parent, this.#tracer, name, this.propagator);
   }
 
@@ -363,7 +380,7 @@ export class MeshTracing {
       // Decided without the SDK: inside an unsampled trace, or a new trace not drawn for sampling.
       if (remote !== undefined && (remote.traceFlags & TraceFlags.SAMPLED) === 0) return new QuietServer(remote);
       if (remote === undefined && !(own.random() < own.rate)) {
-        return new QuietServer({ traceId: own.ids.generateTraceId(), spanId: own.ids.generateSpanId(), traceFlags: TraceFlags.NONE });
+        return new QuietServer({ traceId: own.ids.sliceTraceId(), spanId: own.ids.sliceSpanId(), traceFlags: TraceFlags.NONE });
       }
     }
     const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
@@ -396,11 +413,11 @@ export class MeshTracing {
   }
 
   /**
-   * The sampling decision enmesh can take alone, without the SDK: a span
-   * context to propagate when the span is not to be recorded, undefined when
-   * the SDK must start a span. Only when enmesh owns the sampler.
+   * The sampling decision enmesh can take alone, without the SDK: the call to
+   * propagate when its span is not to be recorded, undefined when the SDK
+   * must start a span. Only when enmesh owns the sampler.
    */
-  #decide(parent: Context): SpanContext | undefined {
+  #decide(parent: Context): QuietCall | undefined {
     const own = this.#own;
     if (own === undefined) return undefined;
     const p = trace.getSpanContext(parent);
@@ -408,10 +425,10 @@ export class MeshTracing {
       if ((p.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED) return undefined;
       // Inside an unsampled trace: pass the context on as it is (nothing is
       // recorded, so no span needs an id of its own).
-      return p;
+      return new QuietCall(p.traceId, p.spanId, p.traceFlags, p.traceState, this.propagator);
     }
     if (own.random() < own.rate) return undefined;
-    return { traceId: own.ids.generateTraceId(), spanId: own.ids.generateSpanId(), traceFlags: TraceFlags.NONE };
+    return new QuietCall(own.ids.sliceTraceId(), own.ids.sliceSpanId(), TraceFlags.NONE, undefined, this.propagator);
   }
 
   /** A root that passed {@link #decide} is sampled: tell the sampler not to roll again. */

@@ -32,7 +32,7 @@ services:
 `);
   // The application's provider, registered first (no context manager: the mesh brings one).
   expect(trace.setGlobalTracerProvider(provider)).toBe(true);
-  mesh = await init({ service: { name: 'productpage' }, config: file.path, tracing: { exporter: 'otlp', endpoint: 'http://127.0.0.1:1/unused', sampleRate: 0 } });
+  mesh = await init({ service: { name: 'productpage' }, config: file.path, tracing: { exporter: 'otlp', endpoint: 'http://127.0.0.1:1/unused', sampleRate: 0, propagation: ['tracecontext', 'b3', 'b3multi'] } });
 });
 
 afterAll(async () => {
@@ -57,7 +57,7 @@ it("joins the application's provider: mesh spans continue the app's span and rea
   app.end();
   const traceId = app.spanContext().traceId;
 
-  // What the callee received: every format, naming the attempt span.
+  // What the callee received: every format configured, naming the attempt span.
   const h = backend.seen.at(-1)!.headers;
   const spans = exporter.getFinishedSpans();
   const call = spans.find((s) => s.kind === SpanKind.INTERNAL && s.name === 'GET reviews')!;
