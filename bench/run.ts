@@ -62,8 +62,8 @@ if (only.has('p3')) {
   out(latencyTable(lat));
   figures.p3_added_p50_us = fix(lat.meshAddedP50Us, 1);
   figures.p3_added_p99_us = fix(lat.meshAddedP99Us, 1);
-  figures.p4_sidecar_added_p50_us = fix(lat.sidecarAddedP50Us, 1);
-  figures.p4_sidecar_vs_enmesh = fix(lat.sidecarVsMesh, 2);
+  figures.p4_proxy_pair_added_p50_us = fix(lat.sidecarAddedP50Us, 1);
+  figures.p4_proxy_pair_ratio = fix(lat.sidecarVsMesh, 2);
 }
 
 if (only.has('p5')) {
@@ -101,8 +101,8 @@ if (only.has('p8')) {
   out('P8 memory: a fresh process, before enmesh is imported and after init() with 1,000 endpoints and 100 routes');
   const m = await memoryScenario();
   out(memoryTable(m));
-  figures.p8_rss_added_mb = fix(m.totalMb, 2);
-  figures.p8_config_rss_mb = fix(m.configMb, 2);
+  figures.p8_added_rss_mb = fix(m.totalMb, 2);
+  figures.p8_config_added_rss_mb = fix(m.configMb, 2);
 }
 
 if (only.has('t')) {

@@ -3,12 +3,14 @@
  * before enmesh is imported (undici already loaded: it is the raw client the
  * mesh is compared with, and the application's own), after init() with a
  * one-service config, and after init() with 1,000 endpoints and 100 routes.
- * Prints one JSON line.
+ * Prints one JSON line. Argument: the enmesh entry point to import (the
+ * compiled package; default the `enmesh` package as resolved here).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
@@ -50,7 +52,8 @@ await writeFile(big, bigMesh(100, 10));
 
 await import('undici');
 const base = await settle();
-const { init } = await import('enmesh');
+const entry = process.argv[2];
+const { init } = (await import(entry === undefined ? 'enmesh' : pathToFileURL(entry).href)) as typeof import('enmesh');
 let mesh = await init({ config: tiny, watch: false });
 const loaded = await settle();
 await mesh.close();
