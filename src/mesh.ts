@@ -23,6 +23,7 @@ import { watchMeshFile } from './config/watch.ts';
 import { startXdsSource } from './xds-source.ts';
 import { MeshSecurity } from './security/mesh-security.ts';
 import { createInboundMtlsGate } from './security/inbound-mtls.ts';
+import { createHttpsMtlsGate } from './security/https-mtls.ts';
 import { peerOf, type PeerTarget } from './security/peer-store.ts';
 import type { PeerIdentity } from './security/peer-verify.ts';
 import { createMtlsInterceptor } from './transports/undici/mtls-dispatch.ts';
@@ -73,6 +74,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.#cleanups.push(() => this.#runtime.close());
     const meshMtls = this.#security.mtls;
     this.#runtime.mtlsDispatcher = (origin) => (meshMtls.outboundIdentity(origin) === undefined ? undefined : meshMtls.dispatcher());
+    this.#runtime.outboundPrincipal = (authority) => meshMtls.serverIdentity(authority);
     // mTLS sits under the mesh interceptor: attempts to mTLS endpoints take the mTLS dispatcher.
     const meshLayer = createMeshInterceptor(this.#runtime);
     const mtlsLayer = createMtlsInterceptor(this.#security.mtls);
@@ -107,6 +109,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
         mtls: this.#security.mtls,
         ...(options.service?.port !== undefined ? { port: options.service.port } : {}),
         admit: (call) => runtime.admitGrpcInbound(call),
+        onUnsupported: (message) => this.reportError(new EnmeshError('ENMESH_ERR_INIT', `gRPC inbound mTLS: ${message}`)),
       });
       const installedSecurity = grpcSecurity;
       if (installedSecurity !== undefined) this.#cleanups.push(() => installedSecurity.uninstall());
@@ -120,6 +123,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
       const mtls = this.#security.mtls;
       const servicePort = options.service?.port;
       const inboundMtls = createInboundMtlsGate(mtls, options.service?.port !== undefined ? { port: options.service.port } : {});
+      // An https server on the service port presents the SVID and verifies callers (security/https-mtls.ts).
+      const httpsMtls = servicePort === undefined ? undefined : createHttpsMtlsGate(mtls, { port: servicePort });
       const serverHook = installServerHook(
         // The caller's verified identity labels the request (null: plaintext while mTLS is on).
         (status, ms, reqBytes, resBytes, req) => runtime.recordInbound(status, ms, reqBytes, resBytes, mtls.active ? (peerOf(req) ?? null) : undefined, req),
@@ -128,8 +133,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
         servicePort === undefined ? (req, res) => runtime.admitInbound(req, res) : (req, res) => (req.socket?.localPort === servicePort ? runtime.admitInbound(req, res) : NOTHING_TO_RELEASE),
         () => runtime.inboundTracer,
         inboundMtls.gate,
+        httpsMtls,
       );
-      this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall(), () => inboundMtls.close());
+      this.#cleanups.push(() => clientHook.uninstall(), () => serverHook.uninstall(), () => inboundMtls.close(), () => httpsMtls?.close());
     }
   }
 

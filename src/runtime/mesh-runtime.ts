@@ -82,7 +82,8 @@ export class MeshRuntime {
   inboundTracer: InboundTracer | undefined;
   /** Stats of calls answered without an endpoint (no route, fault, rate limit...), per destination. */
   readonly #noEndpointStats = new Map<string, PeerStats>();
-  readonly #endpointStats = new WeakMap<EndpointState, PeerStats>();
+  /** Per endpoint state: its stats handle, and the server identity it was made for. */
+  readonly #endpointStats = new WeakMap<EndpointState, { readonly principal: string | undefined; readonly stats: PeerStats }>();
   readonly #globalLimiter: GlobalLimiterFactory | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -207,8 +208,14 @@ export class MeshRuntime {
     let stats: PeerStats | undefined;
     if (ep !== undefined) {
       // Endpoint states outlive config versions; their stats handle is found without building a key.
-      stats = this.#endpointStats.get(ep);
-      if (stats === undefined) this.#endpointStats.set(ep, (stats = m.outboundToEndpoint(service, ep.endpoint, 'http')));
+      // Over mTLS, destination_principal is the identity the server presented (a map lookup).
+      const principal = this.outboundPrincipal?.(ep.authority);
+      let hit = this.#endpointStats.get(ep);
+      if (hit === undefined || hit.principal !== principal) {
+        hit = { principal, stats: m.outboundToEndpoint(service, ep.endpoint, 'http', 'unknown', principal) };
+        this.#endpointStats.set(ep, hit);
+      }
+      stats = hit.stats;
     } else {
       stats = this.#noEndpointStats.get(service);
       if (stats === undefined) this.#noEndpointStats.set(service, (stats = m.outbound({ service }, 'http')));
@@ -250,10 +257,10 @@ export class MeshRuntime {
    * status in grpc_response_status.
    */
   recordGrpcInbound(call: GrpcInboundCall): void {
-    this.#inboundPeerStats('grpc', call.peer)?.record(200, call.durationMs, 0, 0, '', call.grpcStatus);
+    this.#inboundPeerStats('grpc', call.peer)?.record(200, call.durationMs, call.requestBytes, call.responseBytes, '', call.grpcStatus);
     const log = this.accessLog;
     if (log !== undefined && log.wants(200, '', call.grpcStatus)) {
-      logInbound(log, { ...call, protocol: 'HTTP/2', method: 'POST', status: 200, bytesReceived: 0, bytesSent: 0, peer: call.peer ?? undefined });
+      logInbound(log, { ...call, protocol: 'HTTP/2', method: 'POST', status: 200, bytesReceived: call.requestBytes, bytesSent: call.responseBytes, peer: call.peer ?? undefined });
     }
   }
 
@@ -263,7 +270,7 @@ export class MeshRuntime {
     if (m !== undefined) {
       let stats = this.#grpcOutboundStats.get(call.service);
       if (stats === undefined) this.#grpcOutboundStats.set(call.service, (stats = m.outbound({ service: call.service }, 'grpc')));
-      stats.record(call.status, call.durationMs, 0, 0, '', call.grpcStatus);
+      stats.record(call.status, call.durationMs, call.requestBytes, call.responseBytes, '', call.grpcStatus);
     }
     const log = this.accessLog;
     if (log !== undefined && log.wants(call.status, '', call.grpcStatus)) logGrpcOutbound(log, call);
@@ -330,6 +337,8 @@ export class MeshRuntime {
   #mirrorAgent: Agent | undefined;
   /** The mTLS dispatcher for an endpoint origin that must be dialled with mTLS (security/mesh-mtls.ts); undefined: plaintext. */
   mtlsDispatcher: ((origin: string) => Dispatcher | undefined) | undefined;
+  /** The verified SPIFFE ID of the server at an endpoint `host:port` reached over mTLS (security/mesh-mtls.ts); undefined: plaintext. */
+  outboundPrincipal: ((authority: string) => string | undefined) | undefined;
 
   /** Stops timers and connections of the policies (breakers, outlier detection, Redis limiters). */
   close(): void {

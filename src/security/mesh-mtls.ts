@@ -29,6 +29,8 @@ export const TLS_MODE_MTLS = 'mtls';
 
 export type InboundMtls = 'off' | 'permissive' | 'strict';
 
+const MAX_PRESENTED = 4096;
+
 export class MeshMtls {
   #svids: SvidManager | undefined;
   #mode: MtlsMode = 'disabled';
@@ -38,6 +40,8 @@ export class MeshMtls {
   /** `host:port` → identity, for the connector (it sees host and port, not the origin). */
   #byAuthority = new Map<string, string>();
   #agent: Agent | undefined;
+  /** `host:port` → the SPIFFE ID its server presented on the last verified mTLS handshake (telemetry). */
+  readonly #presented = new Map<string, string>();
 
   /** True when outbound/inbound mTLS is in force (an SVID is held and the mesh does not disable mTLS). */
   get active(): boolean {
@@ -100,12 +104,39 @@ export class MeshMtls {
     return this.#byAuthority.get(formatAuthority(host, Number(port))) ?? [];
   }
 
+  #remember(hostname: string, port: string, spiffeId: string): void {
+    const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    const authority = formatAuthority(host, Number(port));
+    if (this.#presented.get(authority) === spiffeId) return;
+    // Bounded by the endpoints ever dialled; an address reused by another service is overwritten.
+    if (this.#presented.size >= MAX_PRESENTED) this.#presented.clear();
+    this.#presented.set(authority, spiffeId);
+  }
+
+  /**
+   * The SPIFFE ID the server at `host:port` presented (verified) when the
+   * mesh last opened an mTLS connection to it, if requests to it go over
+   * mTLS now; undefined for plaintext endpoints and before any handshake.
+   * Read per request by the outbound metrics (`destination_principal`): a
+   * map lookup, no allocation.
+   */
+  serverIdentity(authority: string): string | undefined {
+    if (!this.active || !this.#byAuthority.has(authority)) return undefined;
+    return this.#presented.get(authority);
+  }
+
   /** The dispatcher mTLS connections are made by (one connection pool per endpoint, like the plaintext one). */
   dispatcher(): Dispatcher {
     if (this.#agent === undefined) {
       const svids = this.#svids;
       if (svids === undefined) throw new Error('mTLS dispatcher requested before an SVID was configured');
-      this.#agent = new Agent({ connect: meshConnector({ svids, expectedPeer: (o) => this.#expected(o.hostname, String(o.port)) }) });
+      this.#agent = new Agent({
+        connect: meshConnector({
+          svids,
+          expectedPeer: (o) => this.#expected(o.hostname, String(o.port)),
+          onVerified: (o, identity) => this.#remember(o.hostname, String(o.port), identity.spiffeId),
+        }),
+      });
     }
     return this.#agent;
   }

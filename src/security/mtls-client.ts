@@ -18,7 +18,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { peerError } from './peer-verify.ts';
-import type { ExpectedPeer, PeerVerifier } from './peer-verify.ts';
+import type { ExpectedPeer, PeerIdentity, PeerVerifier } from './peer-verify.ts';
 import { recordPeer } from './peer-store.ts';
 
 /** What outbound mTLS needs from the SVID manager. */
@@ -39,6 +39,8 @@ export interface MeshConnectorOptions {
   readonly timeoutMs?: number;
   /** ALPN protocols to offer. Default `['http/1.1']`. */
   readonly alpnProtocols?: readonly string[];
+  /** Told the identity of every server verified (once per connection, not per request). */
+  readonly onVerified?: (options: buildConnector.Options, identity: PeerIdentity) => void;
 }
 
 const noHostnameCheck = (): undefined => undefined;
@@ -94,6 +96,7 @@ export function meshConnector(options: MeshConnectorOptions): buildConnector.con
         return;
       }
       recordPeer(socket, r.identity);
+      options.onVerified?.(opts, r.identity);
       finish(null, socket);
     });
     socket.once('error', (err) => finish(err, null));

@@ -18,6 +18,10 @@
  *
  * The application keeps calling `server.listen()`; certificates rotate under
  * it (`setSecureContext`) without touching established connections.
+ *
+ * The sorting ({@link createMeshTlsAcceptor}) works on any `net.Server`'s
+ * connections: gRPC servers (HTTP/2 over plaintext, with the decrypted
+ * socket handed to the same listener) use it too.
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -40,6 +44,13 @@ export interface MeshTlsOptions {
   readonly expectedPeer?: ExpectedPeer;
   /** How long a new connection may stay silent before its first byte. Default 10 s. */
   readonly sniffTimeoutMs?: number;
+  /**
+   * What the server behind speaks: `http/1.1` (default) or `h2` (gRPC). It is
+   * the TLS side's ALPN, and decides how a plaintext socket is handed over:
+   * an HTTP/1 server needs it flowing again, an HTTP/2 session reads the
+   * bytes put back itself and loses them if the socket flows first.
+   */
+  readonly protocol?: 'http/1.1' | 'h2';
   /** Called for every refused connection. */
   readonly onRefused?: (reason: PeerRefusalReason, message: string) => void;
 }
@@ -70,6 +81,8 @@ type ConnectionListener = (this: HttpServer, socket: Socket) => void;
 export function createMeshTlsAcceptor(handOver: (socket: Socket) => void, options: MeshTlsOptions): MeshTlsAcceptor {
   const verifier = options.svids.verifier;
   const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
+  const protocol = options.protocol ?? 'http/1.1';
+  const resumeOnHandOver = protocol === 'http/1.1';
   const modeOf = typeof options.mode === 'function' ? options.mode : ((m) => () => m)(options.mode);
   const refuse = (socket: Socket, reason: PeerRefusalReason, message: string): void => {
     verifier.count(reason);
@@ -81,7 +94,7 @@ export function createMeshTlsAcceptor(handOver: (socket: Socket) => void, option
     requestCert: true,
     // Verified on 'secureConnection' with a reason per refusal; OpenSSL's verdict (socket.authorized) is required there too.
     rejectUnauthorized: false,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: [protocol],
     minVersion: 'TLSv1.2',
   });
   const detachRotation = options.svids.attachServer(tlsServer);
@@ -121,7 +134,7 @@ export function createMeshTlsAcceptor(handOver: (socket: Socket) => void, option
         refuse(socket, 'plaintext', `plaintext connection from ${socket.remoteAddress ?? '?'} refused: mTLS is strict`);
       } else {
         handOver(socket);
-        socket.resume();
+        if (resumeOnHandOver) socket.resume();
       }
     };
     socket.on('data', onData);

@@ -45,9 +45,11 @@ export interface MeshMetrics {
   /**
    * Stats of outbound requests to one endpoint, its labels giving workload
    * and version. Cached per endpoint object (config models are immutable), so
-   * calling it per request costs one WeakMap lookup.
+   * calling it per request costs one WeakMap lookup. `principal`: the SPIFFE
+   * ID the server presented over mTLS (`destination_principal`); without it,
+   * `mutual_tls` derives it from the service name.
    */
-  outboundToEndpoint(service: string, endpoint: EndpointModel, protocol: Protocol, security?: Security): PeerStats;
+  outboundToEndpoint(service: string, endpoint: EndpointModel, protocol: Protocol, security?: Security, principal?: string): PeerStats;
   /** Stats of inbound requests (reporter `destination`) from a source. */
   inbound(source: WorkloadLabels, protocol: Protocol, security?: Security): PeerStats;
 }
@@ -92,11 +94,11 @@ export function createMeshMetrics(options: MeshMetricsOptions): MeshMetrics {
     requests,
     enmesh,
     outbound,
-    outboundToEndpoint(service, endpoint, protocol, security = 'unknown') {
-      const key = `${service}|${protocol}|${security}`;
+    outboundToEndpoint(service, endpoint, protocol, security = 'unknown', presented) {
+      const key = `${service}|${protocol}|${security}|${presented ?? ''}`;
       const hit = byEndpoint.get(endpoint);
       if (hit !== undefined && hit.key === key) return hit.stats;
-      const principal = security === 'mutual_tls' && td !== undefined ? `spiffe://${td}/service/${service}` : undefined;
+      const principal = presented ?? (security === 'mutual_tls' && td !== undefined ? `spiffe://${td}/service/${service}` : undefined);
       const stats = outbound({ ...workloadOf(service, endpoint.labels, principal), service }, protocol, security);
       byEndpoint.set(endpoint, { key, stats });
       return stats;

@@ -36,6 +36,10 @@ export interface GrpcInboundCall {
   readonly authority: string;
   readonly grpcStatus: number;
   readonly durationMs: number;
+  /** Bytes of the request messages received (transports/grpc/message-sizes.ts). */
+  readonly requestBytes: number;
+  /** Bytes of the response messages sent. */
+  readonly responseBytes: number;
   readonly traceId: string | undefined;
   readonly requestId: string | undefined;
   readonly userAgent: string | undefined;
@@ -55,6 +59,10 @@ export interface GrpcOutboundCall {
   readonly status: number;
   readonly grpcStatus: number;
   readonly durationMs: number;
+  /** Bytes of the request messages sent (transports/grpc/message-sizes.ts). */
+  readonly requestBytes: number;
+  /** Bytes of the response messages received. */
+  readonly responseBytes: number;
   readonly traceId: string | undefined;
 }
 
@@ -104,8 +112,8 @@ export function logGrpcOutbound(log: AccessLog, call: GrpcOutboundCall): void {
     status: call.status,
     flags: '',
     durationMs: call.durationMs,
-    bytesReceived: 0,
-    bytesSent: 0,
+    bytesReceived: call.responseBytes,
+    bytesSent: call.requestBytes,
     upstreamCluster: call.cluster,
     grpcStatus: call.grpcStatus,
     ...(call.traceId !== undefined ? { traceId: call.traceId } : {}),

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
+import { beforeSend, countClientMessages, countServerMessages, receivedBytes, sentBytes } from './message-sizes.ts';
 
 /** A client call as it starts. */
 export interface GrpcClientCallInfo {
@@ -37,17 +38,18 @@ export interface GrpcServerCallInfo {
 export interface GrpcServerObservation {
   /** Runs the application's handler code for this call (trace context). */
   run?<T>(fn: () => T): T;
-  /** The call's final status. */
-  end(code: number): void;
+  /** The call's final status, and the bytes of the messages received and sent (message-sizes.ts). */
+  end(code: number, requestBytes: number, responseBytes: number): void;
 }
 
 /** What the mesh does per gRPC call: stats, metrics, spans, access log. */
 export interface GrpcCallObserver {
   /**
    * A client call starts. Returns the function to call with its final status;
-   * `responded`: the server answered (response headers or trailers came back).
+   * `responded`: the server answered (response headers or trailers came back);
+   * the bytes of the messages sent and received (message-sizes.ts).
    */
-  onClientCall(info: GrpcClientCallInfo): (code: number, responded: boolean) => void;
+  onClientCall(info: GrpcClientCallInfo): (code: number, responded: boolean, requestBytes: number, responseBytes: number) => void;
   /** A server call's metadata arrived. */
   onServerCall(info: GrpcServerCallInfo): GrpcServerObservation;
 }
@@ -56,7 +58,7 @@ export interface GrpcHook {
   uninstall(): void;
 }
 
-type GetInterceptingCall = (args: unknown, methodDefinition: { path: string }, options: Record<string, unknown>, channel: unknown) => unknown;
+type GetInterceptingCall = (args: unknown, methodDefinition: { path: string } & Parameters<typeof countClientMessages>[0], options: Record<string, unknown>, channel: unknown) => unknown;
 type GetServerInterceptingCall = (interceptors: unknown[], ...rest: unknown[]) => unknown;
 
 export interface GrpcInternals {
@@ -97,32 +99,47 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
   const originalClient = client.getInterceptingCall;
   const originalServer = server.getServerInterceptingCall;
 
-  const clientInterceptor = (options: Grpc.InterceptorOptions, nextCall: Grpc.NextCall, target: string): Grpc.InterceptingCall =>
-    new grpc.InterceptingCall(nextCall(options), {
+  const clientInterceptor = (options: Grpc.InterceptorOptions, nextCall: Grpc.NextCall, target: string): Grpc.InterceptingCall => {
+    let done: ReturnType<GrpcCallObserver['onClientCall']>;
+    let sent = 0;
+    let received = 0;
+    return new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        const done = observer.onClientCall({ method: options.method_definition.path, target, metadata });
+        done = observer.onClientCall({ method: options.method_definition.path, target, metadata });
         let headers = false;
         next(metadata, {
           onReceiveMetadata(md, nextMd) {
             headers = true;
             nextMd(md);
           },
+          onReceiveMessage(message, nextMsg) {
+            received += receivedBytes(message);
+            nextMsg(message);
+          },
           onReceiveStatus(status, nextStatus) {
             // A trailers-only answer carries the server's content-type; a locally made status has none.
-            done(status.code, headers || status.metadata?.get('content-type').length > 0);
+            done(status.code, headers || status.metadata?.get('content-type').length > 0, sent, received);
             nextStatus(status);
           },
         });
       },
+      sendMessage(message, next) {
+        beforeSend();
+        next(message);
+        sent += sentBytes();
+      },
     });
+  };
 
   const serverInterceptor: Grpc.ServerInterceptor = (methodDescriptor, call) => {
     let seen: GrpcServerObservation | undefined;
     let ended = false;
+    let received = 0;
+    let sent = 0;
     const end = (code: number): void => {
       if (ended) return;
       ended = true;
-      seen?.end(code);
+      seen?.end(code, received, sent);
     };
     const inCall = <T>(fn: () => T): T => (seen?.run === undefined ? fn() : seen.run(fn));
     return new grpc.ServerInterceptingCall(call, {
@@ -133,6 +150,7 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
             inCall(() => nextMd(metadata));
           },
           onReceiveMessage(message, nextMsg) {
+            received += receivedBytes(message);
             inCall(() => nextMsg(message));
           },
           onReceiveHalfClose(nextHalfClose) {
@@ -144,6 +162,11 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
           },
         });
       },
+      sendMessage(message, next) {
+        beforeSend();
+        next(message);
+        sent += sentBytes();
+      },
       sendStatus(status, next) {
         end(status.code);
         next(status);
@@ -152,13 +175,19 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
   };
 
   // Our interceptor is outermost: it sees the call as the application made it.
-  const wrappedClient: GetInterceptingCall = (args, methodDefinition, options, channel) =>
-    clientInterceptor(
+  const wrappedClient: GetInterceptingCall = (args, methodDefinition, options, channel) => {
+    countClientMessages(methodDefinition);
+    return clientInterceptor(
       { ...options, method_definition: methodDefinition } as unknown as Grpc.InterceptorOptions,
       (opts) => originalClient(args, methodDefinition, opts as unknown as Record<string, unknown>, channel) as Grpc.InterceptingCall,
       (channel as { getTarget?(): string } | undefined)?.getTarget?.() ?? '',
     );
-  const wrappedServer: GetServerInterceptingCall = (interceptors, ...rest) => originalServer([serverInterceptor, ...interceptors], ...rest);
+  };
+  // rest: stream, headers, callEventTracker, handler (one per method), options.
+  const wrappedServer: GetServerInterceptingCall = (interceptors, ...rest) => {
+    countServerMessages(rest[3] as Parameters<typeof countServerMessages>[0]);
+    return originalServer([serverInterceptor, ...interceptors], ...rest);
+  };
 
   client.getInterceptingCall = wrappedClient;
   server.getServerInterceptingCall = wrappedServer;

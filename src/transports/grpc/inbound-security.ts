@@ -3,20 +3,25 @@
  * HTTP servers get:
  *
  * - **mTLS**: a server binding this service's port with insecure credentials
- *   after init() gets credentials from the SVID instead, when `mesh.mtls` is
- *   `strict` (client certificate required, checked against the trust
- *   bundle), rotated in place (`updateSecureContextOptions`). grpc-js serves
- *   a port either with TLS or without, so `permissive` leaves gRPC ports in
- *   plaintext: every client can still reach them during a rollout.
+ *   after init() keeps listening itself, and the mesh sorts its connections
+ *   as it does for HTTP servers (security/inbound-mtls.ts): a TLS handshake
+ *   gets this workload's SVID (ALPN h2, client certificate required and
+ *   verified as an SVID, rotated with `setSecureContext`) and the decrypted
+ *   socket goes to grpc-js; plaintext goes to grpc-js as it is under
+ *   `permissive`, and is closed and counted under `strict`. grpc-js's own TLS
+ *   is not used: it serves a port either with TLS or without, and it would
+ *   check callers against the bundle only, not as SVIDs, at the handshake.
  * - **checks before the handler**: the caller's certificate is verified as an
  *   SVID (`mesh.peer(call)` is then its identity), then JWT authentication
  *   (metadata `authorization`) and authorization on the method path, as for
  *   HTTP: a refused call ends with UNAUTHENTICATED or PERMISSION_DENIED and
  *   the application's handler never sees it.
  */
+import type { Server as NetServer, Socket } from 'node:net';
 import type * as Grpc from '@grpc/grpc-js';
 import type { GrpcInboundRequest, GrpcRefusal } from '../../runtime/inbound-gate.ts';
 import { GRPC_UNAUTHENTICATED } from '../../runtime/inbound-gate.ts';
+import { createInboundMtlsGate } from '../../security/inbound-mtls.ts';
 import type { MeshMtls } from '../../security/mesh-mtls.ts';
 import { peerOf, recordPeer, recordPeerCertificate } from '../../security/peer-store.ts';
 import type { PeerIdentity } from '../../security/peer-verify.ts';
@@ -29,6 +34,8 @@ export interface GrpcInboundSecurityOptions {
   readonly port?: number;
   /** Authentication and authorization of a call (inbound-gate.ts). */
   readonly admit: (call: GrpcInboundRequest) => Promise<GrpcRefusal | undefined> | undefined;
+  /** Told once when this grpc-js cannot be given mTLS (its ports then stay plaintext). */
+  readonly onUnsupported?: (message: string) => void;
 }
 
 export interface GrpcInboundSecurity {
@@ -41,7 +48,22 @@ type ServerCallLike = Grpc.ServerInterceptingCallInterface & {
   getConnectionInfo?(): { localPort?: number } | undefined;
 };
 type BindAsync = (this: Grpc.Server, port: string, creds: Grpc.ServerCredentials, callback: (error: Error | null, port: number) => void) => void;
-type Rotating = Grpc.ServerCredentials & { updateSecureContextOptions?(options: Record<string, unknown>): void };
+
+/**
+ * The listening sockets grpc-js opened for `port` (its HTTP/2 servers, kept
+ * in the server's `http2Servers` map); undefined when this grpc-js keeps
+ * them elsewhere.
+ */
+function listeningServers(server: Grpc.Server, port: number): NetServer[] | undefined {
+  const all = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(all instanceof Map)) return undefined;
+  const out: NetServer[] = [];
+  for (const s of all.keys() as Iterable<NetServer>) {
+    const address = typeof s.address === 'function' ? s.address() : null;
+    if (address !== null && typeof address !== 'string' && address.port === port && s.listening) out.push(s);
+  }
+  return out;
+}
 
 export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions): GrpcInboundSecurity | undefined {
   const internals = loadGrpc();
@@ -107,35 +129,49 @@ export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions):
   const wrappedGet: typeof originalGet = (interceptors, ...rest) => originalGet([admission, ...interceptors], ...rest);
   server.getServerInterceptingCall = wrappedGet;
 
+  // mTLS on the port the application binds: grpc-js listens (plaintext, as the application asked, so
+  // unbind/drain/shutdown stay grpc-js's own) and the mesh sorts each new connection as it does for HTTP.
+  const gate = createInboundMtlsGate(mtls, { ...(options.port !== undefined ? { port: options.port } : {}), protocol: 'h2' });
+  type ConnectionListener = (this: NetServer, socket: Socket) => void;
+  /** Listening servers taken over → grpc-js's own connection listeners, given back on uninstall. */
+  const taken = new Map<NetServer, { readonly originals: ConnectionListener[]; readonly sort: (socket: Socket) => void }>();
+  const takeOver = (listener: NetServer): void => {
+    if (taken.has(listener)) return;
+    const originals = listener.listeners('connection') as ConnectionListener[];
+    const handOver = (socket: Socket): void => {
+      for (const l of originals) l.call(listener, socket);
+    };
+    // Without mTLS in force the gate declines at once: one check per connection, nothing per call.
+    const sort = (socket: Socket): void => {
+      if (!gate.gate(listener, socket, handOver)) handOver(socket);
+    };
+    listener.removeAllListeners('connection');
+    listener.on('connection', sort);
+    taken.set(listener, { originals, sort });
+    listener.once('close', () => taken.delete(listener));
+  };
+
   const proto = grpc.Server.prototype as unknown as { bindAsync: BindAsync };
   const originalBind = proto.bindAsync;
-  const detaches: (() => void)[] = [];
+  let warned = false;
   const bindAsync: BindAsync = function bindAsync(port, creds, callback) {
-    return originalBind.call(this, port, secured(port, creds), callback);
-  };
-  const secured = (port: string, creds: Grpc.ServerCredentials): Grpc.ServerCredentials => {
-    const svids = mtls.svids;
-    if (svids === undefined || mtls.inbound() !== 'strict' || !svids.ready || creds._isSecure()) return creds;
     const n = Number(port.slice(port.lastIndexOf(':') + 1));
-    if (options.port !== undefined && n !== options.port) return creds;
-    const current = (): { ca: Buffer; cert: Buffer; key: Buffer } => {
-      const o = svids.contextOptions();
-      return { ca: Buffer.from(String(o.ca)), cert: Buffer.from(String(o.cert)), key: Buffer.from(String(o.key)) };
-    };
-    const first = current();
-    const secure = grpc.ServerCredentials.createSsl(first.ca, [{ private_key: first.key, cert_chain: first.cert }], true) as Rotating;
-    const rotate = (): void => {
-      if (!svids.ready) return;
-      const next = current();
-      secure.updateSecureContextOptions?.({ ca: next.ca, cert: [next.cert], key: [next.key] });
-    };
-    svids.on('rotated', rotate);
-    svids.on('bundle', rotate);
-    detaches.push(() => {
-      svids.off('rotated', rotate);
-      svids.off('bundle', rotate);
+    // The application's own TLS, a unix socket, or another port than the service's: not the mesh's.
+    if (typeof callback !== 'function' || creds._isSecure() || !Number.isInteger(n) || (options.port !== undefined && n !== options.port)) {
+      return originalBind.call(this, port, creds, callback);
+    }
+    const grpcServer = this;
+    return originalBind.call(this, port, creds, (error, bound) => {
+      // grpc-js calls back from the promise that resolved on 'listening': no connection was accepted yet.
+      if (error === null) {
+        const listeners = listeningServers(grpcServer, bound);
+        if (listeners === undefined) {
+          if (!warned) options.onUnsupported?.('this @grpc/grpc-js keeps its listeners elsewhere: gRPC ports stay plaintext');
+          warned = true;
+        } else for (const l of listeners) takeOver(l);
+      }
+      callback(error, bound);
     });
-    return secure;
   };
   proto.bindAsync = bindAsync;
 
@@ -152,7 +188,12 @@ export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions):
       installed = false;
       if (server.getServerInterceptingCall === wrappedGet) server.getServerInterceptingCall = originalGet;
       if (proto.bindAsync === bindAsync) proto.bindAsync = originalBind;
-      for (const d of detaches) d();
+      for (const [listener, { originals, sort }] of taken) {
+        listener.off('connection', sort);
+        for (const l of originals) listener.on('connection', l);
+      }
+      taken.clear();
+      gate.close();
     },
   };
 }

@@ -2,7 +2,8 @@
  * What the mesh records of gRPC calls, client and server side: the counters
  * of `mesh.stats()`, Istio metrics (request_protocol="grpc", response_code
  * 200 for an answered call as Istio reports gRPC, the status in
- * grpc_response_status), spans shaped like HTTP ones (a call span with one
+ * grpc_response_status, message bytes in istio_request_bytes /
+ * istio_response_bytes), spans shaped like HTTP ones (a call span with one
  * attempt; a server span with the verified peer) and access log lines. The
  * recording itself is the runtime's, shared with HTTP.
  *
@@ -80,7 +81,7 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
         attempt.inject(headers);
         for (const name in headers) metadata.set(name, String(headers[name]));
       }
-      return (code, responded) => {
+      return (code, responded, requestBytes, responseBytes) => {
         const status = responded ? 200 : 0;
         attempt?.end(status, '', undefined, code);
         call?.end(status, '', undefined, code);
@@ -92,6 +93,8 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
           status,
           grpcStatus: code,
           durationMs: performance.now() - started,
+          requestBytes,
+          responseBytes,
           traceId: call?.spanContext.traceId,
         });
       };
@@ -113,13 +116,15 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
       });
       return {
         ...(span !== undefined ? { run: <T>(fn: () => T): T => span.run(fn) } : {}),
-        end(code) {
+        end(code, requestBytes, responseBytes) {
           span?.end(200, '', undefined, code);
           runtime.recordGrpcInbound({
             path: method,
             authority: call.getHost(),
             grpcStatus: code,
             durationMs: performance.now() - started,
+            requestBytes,
+            responseBytes,
             traceId: span?.spanContext.traceId,
             requestId: single(metadata, 'x-request-id'),
             userAgent: single(metadata, 'user-agent'),

@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER } from '../../policy/deadline.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
@@ -23,12 +24,13 @@ export interface ServerHook {
 export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number, req: http.IncomingMessage) => void;
 
 /**
- * Sees every new connection of the application's plain-HTTP servers before
- * the server does (inbound mTLS). Returns false to leave it alone; true when
- * it took the socket, and then calls `handOver` with what the server should
+ * Sees every new connection of the application's plain-HTTP servers (and,
+ * through grpc/inbound-security.ts, its gRPC servers' listeners) before the
+ * server does (inbound mTLS). Returns false to leave it alone; true when it
+ * took the socket, and then calls `handOver` with what the server should
  * read (the decrypted socket, or the plaintext one), or never.
  */
-export type InboundConnectionGate = (server: http.Server, socket: Socket, handOver: (socket: Socket) => void) => boolean;
+export type InboundConnectionGate = (server: NetServer, socket: Socket, handOver: (socket: Socket) => void) => boolean;
 
 /** Returned by an admission that has nothing to release (no listener is added then). */
 export const NOTHING_TO_RELEASE = (): void => {};
@@ -46,16 +48,32 @@ export interface InboundSpan {
 }
 export type InboundTracer = (req: http.IncomingMessage) => InboundSpan | undefined;
 
-export function installServerHook(observe?: InboundObserver, admit?: InboundAdmission, tracer?: () => InboundTracer | undefined, gate?: InboundConnectionGate): ServerHook {
+/** Sees an https server's connections before the server: the raw one, then the finished handshake; true: refused. */
+export interface InboundTlsGate {
+  connection(server: https.Server, socket: Socket): boolean;
+  secureConnection(server: https.Server, socket: TLSSocket): boolean;
+}
+
+export function installServerHook(
+  observe?: InboundObserver,
+  admit?: InboundAdmission,
+  tracer?: () => InboundTracer | undefined,
+  gate?: InboundConnectionGate,
+  tlsGate?: InboundTlsGate,
+): ServerHook {
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
   const wrapped = originals.map((original, i) =>
     function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
-      // https servers terminate their own TLS: only plain HTTP servers get mesh mTLS.
+      // Plain HTTP servers get mesh mTLS by the first byte; https servers terminate TLS themselves and get the SVID instead.
       if (event === 'connection' && gate !== undefined && i === 0 && this instanceof http.Server && (this as unknown as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
         const server = this;
         if (gate(server, args[0] as Socket, (socket) => void original.call(server, 'connection', socket))) return true;
+      }
+      if (i === 1 && tlsGate !== undefined && (event === 'connection' || event === 'secureConnection') && (this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
+        const server = this as https.Server;
+        if (event === 'connection' ? tlsGate.connection(server, args[0] as Socket) : tlsGate.secureConnection(server, args[0] as TLSSocket)) return true;
       }
       if (event === 'request') {
         const req = args[0] as http.IncomingMessage;

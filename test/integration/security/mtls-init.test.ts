@@ -2,7 +2,8 @@
  * mTLS turned on by init(): the process gets its SVID from the control
  * plane's CA with a workload token, dials mesh endpoints with mTLS (fetch,
  * undici, node:http) and serves its own port with it; `mesh.peer(req)` is
- * the verified caller, and the inbound metrics carry it. Strict mode refuses
+ * the verified caller, and the inbound metrics carry it (the outbound ones
+ * the server's presented identity). Strict mode refuses
  * plaintext and counts it; another server in the process is left alone.
  */
 import http from 'node:http';
@@ -116,6 +117,11 @@ describe('init() with a workload token', () => {
     expect(line, text).toBeDefined();
     expect(line).toContain('source_principal="spiffe://demo.local/service/reviews"');
     expect(line).toContain('source_workload="reviews"');
+ 
+    // The caller's side: destination_principal is the identity the server presented on the mTLS connection.
+    const source = text.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"') && l.includes('destination_service="reviews"'));
+    expect(source, text).toBeDefined();
+    expect(source).toContain('destination_principal="spiffe://demo.local/service/reviews"');
   });
 
   it('strict: plaintext to the service port is refused and counted; another server in the process is untouched', async () => {

@@ -74,6 +74,11 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
+/** The bytes one message takes in the HTTP/2 body: the serialized message plus gRPC's 5-byte prefix. */
+const size = (bytes: Buffer): number => bytes.length + 5;
+const request = (key: string): number => size(ratingsService().Get!.requestSerialize({ key }));
+const reply = (backend: string): number => size(ratingsService().Get!.responseSerialize({ backend, attempt: 1 }));
+
 it("runs a server handler in its call's server span, continuing the caller's trace", async () => {
   const server = new grpc.Server();
   let active: string | undefined;
@@ -132,6 +137,18 @@ it('records client and server calls as Istio gRPC metrics, one trace per call, a
     expect(mesh.stats().grpcClientCalls).toBe(8 + 1);
     expect(mesh.stats().grpcServerCalls).toBe(8 + 1);
 
+    // Message bytes, both sides: the serialized message plus gRPC's 5-byte prefix, per message.
+    expect(request('k0')).toBeGreaterThan(5);
+    expect(sample(text, 'istio_request_bytes_sum', out)).toBe(7 * request('k0'));
+    expect(sample(text, 'istio_response_bytes_sum', out)).toBe(5 * reply('v1'));
+    expect(sample(text, 'istio_request_bytes_count', out)).toBe(7);
+    const failed = { ...inbound, grpc_response_status: '5' };
+    expect(sample(text, 'istio_request_bytes_sum', failed)).toBe(2 * request('f0'));
+    expect(sample(text, 'istio_response_bytes_sum', failed)).toBe(0);
+    const answered = { ...inbound, grpc_response_status: '0' };
+    expect(sample(text, 'istio_request_bytes_sum', answered)).toBe(5 * request('k0') + request('d') + request('x'));
+    expect(sample(text, 'istio_response_bytes_sum', answered)).toBe(6 * reply('v1') + reply('traced'));
+
     // Spans: call (INTERNAL) → attempt (CLIENT) → server span (SERVER), in one trace.
     const tracing = mesh.telemetry()!.tracing!;
     await tracing.flush();
@@ -183,7 +200,7 @@ it('records client and server calls as Istio gRPC metrics, one trace per call, a
   expect(outLines).toHaveLength(7 + 1);
   expect(inLines).toHaveLength(8 + 1 + 1);
   expect(outLines.at(-1)).toMatchObject({ response_code: 0, grpc_status: grpc.status.DEADLINE_EXCEEDED });
-  expect(outLines[0]).toMatchObject({ method: 'POST', authority: 'ratings', path: '/ratings.Ratings/Get', protocol: 'HTTP/2', response_code: 200, grpc_status: 0, upstream_cluster: 'outbound|50051||ratings' });
+  expect(outLines[0]).toMatchObject({ method: 'POST', authority: 'ratings', path: '/ratings.Ratings/Get', protocol: 'HTTP/2', response_code: 200, grpc_status: 0, upstream_cluster: 'outbound|50051||ratings', bytes_sent: request('k0'), bytes_received: reply('v1') });
   expect(outLines.filter((l) => l.grpc_status === grpc.status.NOT_FOUND)).toHaveLength(2);
   expect(inLines[0]).toMatchObject({ path: '/ratings.Ratings/Get', protocol: 'HTTP/2', response_code: 200, downstream_remote_address: '127.0.0.1' });
   expect(String(inLines[0]!.user_agent)).toContain('grpc-node-js');
