@@ -4,9 +4,10 @@
  * (`x-b3-traceid`, `x-b3-spanid`, `x-b3-sampled`). The configured formats are
  * written; all of them are always read, W3C winning when a request carries several.
  *
- * The default writes W3C and single-header B3: every tracer a mesh meets
- * (OpenTelemetry, Envoy, Zipkin, Jaeger) reads one of the two, and each header
- * written costs every request, sampled or not. B3 multi-header is one option away.
+ * The default writes W3C only, as OpenTelemetry's SDKs do: each header written
+ * costs every request, sampled or not, in the caller and in the callee (about
+ * 0.6 µs a header with undici, both sides together). B3, single or multi
+ * header, is one option away for Zipkin- and Envoy-B3-based neighbours.
  *
  * Reading uses OpenTelemetry's parsers. Writing is done here, straight into
  * the outbound header record: three string writes, no propagator machinery
@@ -19,7 +20,7 @@ import type { HeaderRecord } from '../runtime/headers.ts';
 
 export type PropagationFormat = 'tracecontext' | 'b3' | 'b3multi';
 
-export const DEFAULT_PROPAGATION: readonly PropagationFormat[] = Object.freeze(['tracecontext', 'b3'] as const);
+export const DEFAULT_PROPAGATION: readonly PropagationFormat[] = Object.freeze(['tracecontext'] as const);
 
 export { TRACE_HEADERS } from './trace-headers.ts';
 

@@ -120,7 +120,7 @@ describe('server spans and propagation', () => {
     expect(multi).toEqual({ 'x-b3-traceid': parentTrace, 'x-b3-spanid': parentSpan, 'x-b3-sampled': '1' });
     const byDefault: HeaderRecord = {};
     new MeshPropagator().write(byDefault, { traceId: parentTrace, spanId: parentSpan, traceFlags: 1 });
-    expect(byDefault).toEqual({ traceparent: `00-${parentTrace}-${parentSpan}-01`, b3: `${parentTrace}-${parentSpan}-1` });
+    expect(byDefault).toEqual({ traceparent: `00-${parentTrace}-${parentSpan}-01` });
   });
 
   it('reads every format whatever it writes', () => {
@@ -161,7 +161,7 @@ describe('sampling', () => {
     server.end(200);
     expect(t.memory!.getFinishedSpans()).toEqual([]);
     expect(h.traceparent).toBe(`00-${server.spanContext.traceId}-${server.spanContext.spanId}-00`);
-    expect(h.b3).toBe(`${server.spanContext.traceId}-${server.spanContext.spanId}-0`);
+    expect(h.b3).toBeUndefined();
   });
 
   it('follows an unsampled caller even at rate 1', async () => {
@@ -201,7 +201,7 @@ describe('provider ownership', () => {
     const span = trace.getTracer('app').startSpan('work');
     const carrier: Record<string, string> = {};
     propagation.inject(trace.setSpan(context.active(), span), carrier);
-    expect(Object.keys(carrier).sort()).toEqual(['b3', 'traceparent']);
+    expect(Object.keys(carrier).sort()).toEqual(['traceparent']);
     span.end();
     expect(t.memory!.getFinishedSpans().map((s) => s.name)).toEqual(['work']);
     await t.close();

@@ -55,7 +55,7 @@ export interface TracingOptions {
   readonly sampleRate?: number;
   /** `service.name` of the spans. Default `ENMESH_SERVICE`, else `unknown_service:node`. */
   readonly serviceName?: string;
-  /** Formats written on outbound calls (all are read). Default tracecontext and b3 (single header). */
+  /** Formats written on outbound calls (all are read). Default tracecontext (W3C) only. */
   readonly propagation?: readonly PropagationFormat[];
   /**
    * Become the process's global tracer provider (and context manager and
