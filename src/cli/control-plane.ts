@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { consoleLogger } from '../control-plane/log.ts';
 import { startControlPlane } from '../control-plane/server.ts';
 import { MIN_SVID_TTL_MS } from '../control-plane/ca/authority.ts';
+import { DEFAULT_STREAM_ADMISSION, MAX_ADMISSION_FLOOR, MAX_ADMISSION_RATIO } from '../control-plane/stream-admission.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { CliIo, Command } from './io.ts';
 import { formatError } from './io.ts';
@@ -26,7 +27,12 @@ Options:
       --host <address>           address to bind both ports (default 127.0.0.1)
       --registration-grace <ms>  how long a registered instance outlives its stream (default 2000)
       --startup-hold <ms>        after start, how long the first push waits for services that rely on
-                                 registration to get an instance back (default 5000; 0: push at once)
+                                 registration to get an instance back (default 5000; 0: push at once;
+                                 runs on while new streams are being paced, up to 3 times as long)
+      --xds-admission-floor <n>  new xDS streams admitted per second however few are connected; the rest
+                                 end with UNAVAILABLE and retry on their backoff (default 20; 0: no pacing)
+      --xds-admission-ratio <r>  once more are connected, admit up to this share of them per second
+                                 (default 0.2: 1000 connected streams admit 200 new ones per second)
       --admin-token <token>      token for mutating admin API calls (default: $ENMESH_ADMIN_TOKEN; else one
                                  is generated and logged once)
       --admin-token-file <path>  also write the admin token to this file (mode 0600)
@@ -55,6 +61,8 @@ export const controlPlaneCommand: Command = {
           host: { type: 'string' },
           'registration-grace': { type: 'string' },
           'startup-hold': { type: 'string' },
+          'xds-admission-floor': { type: 'string' },
+          'xds-admission-ratio': { type: 'string' },
           consul: { type: 'string' },
           'consul-token': { type: 'string' },
           'consul-dc': { type: 'string' },
@@ -90,11 +98,15 @@ export const controlPlaneCommand: Command = {
     let adminPort: number;
     let graceMs: number;
     let holdMs: number;
+    let admissionFloor: number;
+    let admissionRatio: number;
     try {
       xdsPort = parseInteger(values['xds-port'], '--xds-port', 15010, 65535);
       adminPort = parseInteger(values['admin-port'], '--admin-port', 15000, 65535);
       graceMs = parseInteger(values['registration-grace'], '--registration-grace', 2000, 3_600_000);
       holdMs = parseInteger(values['startup-hold'], '--startup-hold', 5000, 600_000);
+      admissionFloor = parseInteger(values['xds-admission-floor'], '--xds-admission-floor', DEFAULT_STREAM_ADMISSION.floor, MAX_ADMISSION_FLOOR);
+      admissionRatio = parseRatio(values['xds-admission-ratio'], '--xds-admission-ratio', DEFAULT_STREAM_ADMISSION.ratio, MAX_ADMISSION_RATIO);
     } catch (err) {
       io.stderr(`enmesh control-plane: ${(err as Error).message}\n`);
       return 2;
@@ -151,7 +163,7 @@ export const controlPlaneCommand: Command = {
 
     let cp;
     try {
-      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, startupHoldMs: holdMs, ...(consul === undefined ? {} : { consul }), ...operatorOptions, ca, log: consoleLogger('enmesh control-plane', io.stderr) });
+      cp = await startControlPlane({ config, xdsPort, adminPort, host, registrationGraceMs: graceMs, startupHoldMs: holdMs, xdsAdmission: { floor: admissionFloor, ratio: admissionRatio }, ...(consul === undefined ? {} : { consul }), ...operatorOptions, ca, log: consoleLogger('enmesh control-plane', io.stderr) });
     } catch (err) {
       io.stderr(`enmesh control-plane: ${formatError(err)}\n`);
       return 1;
@@ -169,4 +181,11 @@ function parseInteger(value: string | undefined, flag: string, fallback: number,
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) > max) throw new Error(`${flag} must be an integer from 0 to ${max}, got "${value}"`);
   return Number(value);
+}
+
+function parseRatio(value: string | undefined, flag: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n > max) throw new Error(`${flag} must be a number from 0 to ${max}, like 0.2, got "${value}"`);
+  return n;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deepFlowOffset } from './flow-depth.ts';
+import { deepFlowOffset, scanYamlHazards } from './flow-depth.ts';
 
 const nest = (n: number, open = '[', close = ']'): string => `${open.repeat(n)}${close.repeat(n)}`;
 
@@ -33,5 +33,34 @@ describe('deepFlowOffset', () => {
     expect(deepFlowOffset(text, 3)).toBeUndefined();
     // After the block scalar ends, flow nesting counts again.
     expect(deepFlowOffset(`${text}\nh: ${nest(4)}\n`, 3)).toBe(text.length + 1 + 3 + 3);
+  });
+});
+
+describe('scanYamlHazards: alias nodes', () => {
+  it('counts aliases where a node starts, not stars inside scalars, quotes or comments', () => {
+    const text = [
+      'base: &b { a: 1 }',
+      'x: *b',
+      'y: [*b, *b]',
+      '- *b',
+      'glob: /api/*',
+      'quoted: "*b *b"',
+      "single: '*b'",
+      '# *b *b in a comment',
+      'block: |',
+      '  *b',
+      'z: {k: *b}',
+      '',
+    ].join('\n');
+    expect(scanYamlHazards(text, 32, 5)).toBeUndefined();
+    const fifth = text.indexOf('*b}');
+    expect(scanYamlHazards(text, 32, 4)).toEqual({ kind: 'aliases', offset: fifth });
+  });
+
+  it('refuses ten thousand aliases at the first one over the limit', () => {
+    const text = `x: &a [1]\nservices:\n${Array.from({ length: 10_000 }, (_, i) => `  s${i}: *a`).join('\n')}\n`;
+    const r = scanYamlHazards(text, 32, 1000);
+    expect(r?.kind).toBe('aliases');
+    expect(text.slice(0, r!.offset).split('\n').length).toBe(2 + 1001);
   });
 });

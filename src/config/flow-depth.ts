@@ -11,10 +11,29 @@
  * plain scalar does not; quoted
  * scalars, comments and block scalars (`|`, `>`) are skipped. Flow depth alone
  * over the limit means the whole depth is too.
+ *
+ * The same pass counts alias nodes (`*name` where a node starts: a plain
+ * scalar cannot begin with `*`): the parser keeps a node, a token and a map
+ * entry for each, about 4.5 kB apiece, before alias expansion is limited, so
+ * 10 000 of them in 120 kB would cost 45 MB.
  */
 
 /** Offset of the first flow collection opened deeper than `limit`, or undefined. */
 export function deepFlowOffset(text: string, limit: number): number | undefined {
+  const r = scanYamlHazards(text, limit, Infinity);
+  return r?.kind === 'depth' ? r.offset : undefined;
+}
+
+export interface YamlHazard {
+  readonly kind: 'depth' | 'aliases';
+  /** Where the first flow collection over the depth limit opens, or the first alias over the count. */
+  readonly offset: number;
+}
+
+/** The first of: flow nesting deeper than `maxDepth`, more than `maxAliases` alias nodes. */
+export function scanYamlHazards(text: string, maxDepth: number, maxAliases: number): YamlHazard | undefined {
+  const limit = maxDepth;
+  let aliases = 0;
   let depth = 0;
   /** Whether a node may start here (only whitespace since a line start or an indicator). */
   let nodeStart = true;
@@ -46,7 +65,10 @@ export function deepFlowOffset(text: string, limit: number): number | undefined 
       i = skipBlockScalar(text, i, lineIndent) - 1;
     } else if (nodeStart && (c === '[' || c === '{')) {
       depth++;
-      if (depth > limit) return i;
+      if (depth > limit) return { kind: 'depth', offset: i };
+    } else if (nodeStart && c === '*') {
+      if (++aliases > maxAliases) return { kind: 'aliases', offset: i };
+      nodeStart = false;
     } else if ((c === ']' || c === '}') && depth > 0) {
       depth--;
       nodeStart = false;

@@ -4,7 +4,7 @@ import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from '
 import type { CST, Document, Node, ParsedNode } from 'yaml';
 import { EnmeshError } from '../errors.ts';
 import type { MeshModel } from '../model/types.ts';
-import { deepFlowOffset } from './flow-depth.ts';
+import { scanYamlHazards } from './flow-depth.ts';
 import { configError, formatPath } from './issues.ts';
 import type { KeyPath, LocatedIssue } from './issues.ts';
 import { checkModel } from './validate.ts';
@@ -20,6 +20,8 @@ export const DEFAULT_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_DEPTH = 32;
 /** Alias expansions allowed per anchor: enough to reuse a block, far too few for "billion laughs". */
 const MAX_ALIAS_COUNT = 50;
+/** Alias nodes a file may hold at all, counted before parsing (each costs the parser about 4.5 kB). */
+const MAX_ALIAS_NODES = 1000;
 
 type YamlDoc = Document.Parsed<ParsedNode, true>;
 
@@ -36,13 +38,17 @@ export function parseMeshYaml(text: string, source: string, options: LoadOptions
     throw tooLarge(source, bytes, maxBytes);
   }
 
-  // Deep flow nesting is refused before the parser builds every level of it (see flow-depth.ts).
+  // Deep flow nesting and masses of aliases are refused before the parser builds them (see flow-depth.ts).
   const lines = new LineCounter();
-  const deepFlow = deepFlowOffset(text, maxDepth);
-  if (deepFlow !== undefined) {
-    for (let i = text.indexOf('\n'); i !== -1 && i < deepFlow; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
-    const { line, col } = lines.linePos(deepFlow);
-    throw configError(source, [{ path: '', message: `nesting is deeper than ${maxDepth} levels; mesh.yaml never needs that much`, line, column: col }]);
+  const hazard = scanYamlHazards(text, maxDepth, MAX_ALIAS_NODES);
+  if (hazard !== undefined) {
+    for (let i = text.indexOf('\n'); i !== -1 && i < hazard.offset; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+    const { line, col } = lines.linePos(hazard.offset);
+    const message =
+      hazard.kind === 'depth'
+        ? `nesting is deeper than ${maxDepth} levels; mesh.yaml never needs that much`
+        : `more than ${MAX_ALIAS_NODES} aliases (*name); mesh.yaml never needs that many: write the values out or use fewer anchors`;
+    throw configError(source, [{ path: '', message, line, column: col }]);
   }
 
   // Parse to the concrete syntax tree first (cheap, iterative) and refuse deep

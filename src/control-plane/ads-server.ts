@@ -6,6 +6,9 @@
  * Server keepalive pings every client each second, so the stream of a peer
  * that vanished without closing its TCP connection (power loss, partition)
  * ends within about two seconds, and with it the peer's registration.
+ *
+ * New streams are paced (stream-admission.ts): one over the limit ends at once
+ * with UNAVAILABLE, before any resource work, and its client retries later.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EnmeshError } from '../errors.ts';
@@ -20,6 +23,8 @@ import { silentLogger } from './log.ts';
 import type { DeltaDiscoveryResponse, DiscoveryResponse, NodeLike } from './messages.ts';
 import type { ProfileLike } from './snapshot-cache.ts';
 import { SotwStream } from './sotw-stream.ts';
+import { StreamAdmission, pacedDetails } from './stream-admission.ts';
+import type { StreamAdmissionOptions } from './stream-admission.ts';
 
 export interface AdsServerOptions<P extends ProfileLike = ProfileLike> {
   readonly cache: StreamContext<P>['cache'];
@@ -31,9 +36,19 @@ export interface AdsServerOptions<P extends ProfileLike = ProfileLike> {
   readonly keepaliveTimeMs?: number;
   /** How long a ping may go unanswered before the connection is dropped. Default 1000 ms. */
   readonly keepaliveTimeoutMs?: number;
+  /** Pacing of new ADS streams (SotW and delta). Default: 20 per second, or 20 % of the connected streams if more; `{ floor: 0 }`: none. */
+  readonly admission?: StreamAdmissionOptions;
+  /** Called for each stream refused by the pacing (metrics). */
+  readonly onPaced?: () => void;
 }
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/**
+ * The largest DiscoveryRequest the ADS server takes, inflated (grpc-js's default, pinned): about
+ * 2.7x the largest realistic one. A gzip bomb costs about this much before it is refused.
+ */
+export const MAX_DISCOVERY_REQUEST_BYTES = 4 * 1024 * 1024;
 
 /** What the server needs of a SotW or delta stream (method parameters are bivariant). */
 interface ServedStream {
@@ -46,10 +61,14 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
   readonly #ctx: StreamContext<P>;
   readonly #calls = new Map<ServedStream, grpc.ServerDuplexStream<unknown, unknown>>();
   readonly #fanOut: FanOut;
+  readonly #admission: StreamAdmission;
+  readonly #onPaced: (() => void) | undefined;
   #port = 0;
 
   constructor(options: AdsServerOptions<P>) {
     const log = options.log ?? silentLogger;
+    this.#admission = new StreamAdmission(options.admission);
+    this.#onPaced = options.onPaced;
     const definition = serviceDefinitions()[ADS_SERVICE] as grpc.ServiceDefinition;
     const sotw = definition.StreamAggregatedResources!;
     const delta = definition.DeltaAggregatedResources!;
@@ -71,6 +90,11 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 1000,
       // ADS streams are the only calls; keep pinging while they are idle.
       'grpc.keepalive_permit_without_calls': 1,
+      // Also the most a compressed request may inflate to before it is refused. The largest
+      // realistic DiscoveryRequest, a delta reconnect holding 10 000 resources (~60-byte names in
+      // resource_names_subscribe and again with their versions in initial_resource_versions, plus
+      // a NACK's error_detail, capped at 4 KiB by our client), is about 1.5 MB.
+      'grpc.max_receive_message_length': MAX_DISCOVERY_REQUEST_BYTES,
     });
     this.#server.addService(withBytesPassedThrough(definition), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.#serve(call, 'sotw'),
@@ -85,6 +109,16 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** New streams refused by the pacing since start. */
+  get pacedStreams(): number {
+    return this.#admission.paced;
+  }
+
+  /** Whether a new stream was refused by the pacing in the last `ms` milliseconds. */
+  pacedWithin(ms: number): boolean {
+    return this.#admission.pacedWithin(ms);
   }
 
   /** Binds `host:port` (0 for an ephemeral port) and resolves with the port bound. */
@@ -127,6 +161,13 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
   }
 
   #serve(call: grpc.ServerDuplexStream<unknown, unknown>, kind: StreamKind): void {
+    const open = this.#calls.size;
+    if (!this.#admission.tryAdmit(open)) {
+      // Nothing is built for a paced stream: no record, no subscription, no registration.
+      this.#onPaced?.();
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: pacedDetails(this.#admission.limit(open)) });
+      return;
+    }
     const record = new ClientRecord({
       id: this.#ctx.registry.nextId(),
       kind,

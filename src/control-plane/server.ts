@@ -37,6 +37,8 @@ import { DrainSet } from './drains.ts';
 import { attachOperatorApi } from './operator.ts';
 import { attachCanaries } from './canary/index.ts';
 import type { Operator, OperatorOptions } from './operator.ts';
+import { resolveStreamAdmission } from './stream-admission.ts';
+import type { StreamAdmissionOptions } from './stream-admission.ts';
 
 export interface ControlPlaneOptions {
   /** Path of the mesh config file (mesh.yaml), or `consul-kv://<key>` (needs `consul`). */
@@ -62,6 +64,11 @@ export interface ControlPlaneOptions {
   readonly watchDebounceMs?: number;
   readonly keepaliveTimeMs?: number;
   readonly keepaliveTimeoutMs?: number;
+  /**
+   * Pacing of new ADS streams: at most `max(floor, ratio × connected)` per second (default floor 20,
+   * ratio 0.2; floor 0 turns it off). LRS and CA calls are not paced.
+   */
+  readonly xdsAdmission?: StreamAdmissionOptions;
   /** Interval clients are asked to send load reports (LRS) at. Default 10 000 ms. */
   readonly loadReportIntervalMs?: number;
   readonly log?: Logger;
@@ -116,6 +123,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? consoleLogger();
   const file = options.config;
+  // Bad settings fail before anything is started.
+  const admission = resolveStreamAdmission(options.xdsAdmission);
 
   const kvKey = consulKvKey(file);
   if (kvKey !== undefined && options.consul === undefined) {
@@ -208,8 +217,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   cache.onChange(() => setPublishedBase(latestBase));
   wired = true;
   const holdMs = options.startupHoldMs ?? 5000;
+  // While new streams are being paced, the fleet is still coming back, and with it the
+  // registrations the hold waits for: the hold runs on a second at a time, up to three times
+  // its length in all.
+  let pacingNow = (): boolean => false;
+  const holdUntil = Date.now() + 3 * holdMs;
+  let holdExtended = false;
+  const holdExpired = (): void => {
+    if (holding && pacingNow() && Date.now() < holdUntil) {
+      if (!holdExtended) log.info('startup hold: new xDS streams are still being paced; the first push waits for their registrations');
+      holdExtended = true;
+      holdTimer = setTimeout(holdExpired, 1000);
+      holdTimer.unref?.();
+      return;
+    }
+    releaseHold();
+  };
   if (holdMs > 0 && awaitingInstances()) {
-    holdTimer = setTimeout(releaseHold, holdMs);
+    holdTimer = setTimeout(holdExpired, holdMs);
     holdTimer.unref?.();
   } else {
     releaseHold();
@@ -240,7 +265,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
     ...(options.keepaliveTimeMs === undefined ? {} : { keepaliveTimeMs: options.keepaliveTimeMs }),
     ...(options.keepaliveTimeoutMs === undefined ? {} : { keepaliveTimeoutMs: options.keepaliveTimeoutMs }),
+    admission,
+    onPaced: () => metrics.streamsPaced.inc(),
   });
+  pacingNow = () => ads.pacedWithin(1000);
 
   const lrs = attachLoadReporting(ads.grpcServer, {
     log,

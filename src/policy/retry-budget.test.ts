@@ -10,29 +10,117 @@ function clock(start = 0): { now: () => number; set(ms: number): void } {
 }
 
 describe('RetryBudget', () => {
-  it('always allows minPerSecond × window retries, then refuses and counts exhaustion', () => {
-    const c = clock();
+  it('accrues the floor at minPerSecond per second of history, capped at the window, and counts exhaustion', () => {
+    const c = clock(3_000);
     const budget = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
-    for (let i = 0; i < 10 * BUDGET_WINDOW_SECONDS; i++) expect(budget.tryAcquireRetry()).toBe(true);
-    expect(budget.tryAcquireRetry()).toBe(false);
+    const drain = (): number => {
+      let n = 0;
+      while (budget.tryAcquireRetry()) n++;
+      return n;
+    };
+    // The first second of traffic: one second of floor, not the whole window's worth.
+    expect(drain()).toBe(10);
+    expect(budget.exhausted).toBe(1);
     expect(budget.tryAcquireRetry()).toBe(false);
     expect(budget.exhausted).toBe(2);
+    // Each further second adds minPerSecond, whether or not it is spent at once.
+    c.set(4_000);
+    expect(drain()).toBe(10);
+    c.set(7_500); // seconds 3..7: five seconds of history, 20 already spent
+    expect(drain()).toBe(30);
+    expect(budget.retriesInWindow).toBe(50);
+    c.set(12_000); // seconds 3..12: the full window, 100
+    expect(drain()).toBe(50);
+    // Past the window the floor stays at minPerSecond × window: the retries of second 3 left with it.
+    c.set(13_000);
+    expect(budget.retriesInWindow).toBe(90);
+    expect(drain()).toBe(10);
     expect(budget.retriesInWindow).toBe(100);
+  });
+
+  it('starts the accrual again once the window has been idle long enough to be empty', () => {
+    const c = clock(0);
+    const budget = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
+    budget.recordRequest(); // second 0 starts the history
+    c.set(9_000);
+    // Second 0 still in the window: ten seconds of history.
+    let granted = 0;
+    while (budget.tryAcquireRetry()) granted++;
+    expect(granted).toBe(100);
+
+    // Idle until every bucket has left one at a time (second 9's retries leave at second 19).
+    c.set(15_000);
+    expect(budget.retriesInWindow).toBe(100);
+    c.set(19_000);
+    expect(budget.retriesInWindow).toBe(0);
+    granted = 0;
+    while (budget.tryAcquireRetry()) granted++;
+    expect(granted).toBe(10);
+
+    // The same after one jump longer than the window.
+    c.set(60_000);
+    budget.recordRequest();
+    granted = 0;
+    while (budget.tryAcquireRetry()) granted++;
+    expect(granted).toBe(10);
+  });
+
+  it('gives a low-traffic service minPerSecond retries in its first second', () => {
+    const c = clock(123_456);
+    const budget = new RetryBudget({ percent: 20, minPerSecond: 3 }, c.now);
+    budget.recordRequest();
+    expect(budget.tryAcquireRetry()).toBe(true);
+    expect(budget.tryAcquireRetry()).toBe(true);
+    expect(budget.tryAcquireRetry()).toBe(true);
+    expect(budget.tryAcquireRetry()).toBe(false);
   });
 
   it('uses the larger of floor and percentage, not their sum', () => {
     const c = clock();
     const budget = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
-    for (let i = 0; i < 1000; i++) budget.recordRequest();
+    budget.recordRequest();
+    c.set(9_000); // ten seconds of history: the floor is 100
+    for (let i = 0; i < 999; i++) budget.recordRequest();
     let granted = 0;
     while (budget.tryAcquireRetry()) granted++;
     expect(granted).toBe(200); // max(100, 0.2 × 1000); a sum would give 300
 
     const small = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
-    for (let i = 0; i < 100; i++) small.recordRequest();
+    small.recordRequest(); // second 9
+    c.set(18_000);
+    for (let i = 0; i < 99; i++) small.recordRequest();
     granted = 0;
     while (small.tryAcquireRetry()) granted++;
     expect(granted).toBe(100); // the floor wins over 0.2 × 100
+
+    const fresh = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
+    for (let i = 0; i < 100; i++) fresh.recordRequest();
+    granted = 0;
+    while (fresh.tryAcquireRetry()) granted++;
+    expect(granted).toBe(20); // first second: max(10, 0.2 × 100)
+  });
+
+  it('holds a storm of 200 failing requests/s for 30 s to 20 % of the requests, wherever in a clock second it starts', () => {
+    for (let start = 1_000_000; start < 1_001_000; start += 50) {
+      const c = clock(start - 123_000); // constructed long before the storm
+      const budget = new RetryBudget({ percent: 20, minPerSecond: 10 }, c.now);
+      let requests = 0;
+      let retries = 0;
+      // Every 5 ms one request, and each failure asks for up to 3 retries at once (all fail too).
+      for (let i = 0; i < 200 * 30; i++) {
+        c.set(start + i * 5);
+        budget.recordRequest();
+        requests++;
+        for (let r = 0; r < 3 && budget.tryAcquireRetry(); r++) retries++;
+      }
+      expect(requests).toBe(6000);
+      // Exactly: a floor granted whole for a part-second of requests would add up to 10, a
+      // fractional allowance rounded up 1 per window.
+      expect(retries, `storm starting at ${start} ms`).toBeLessThanOrEqual(0.2 * requests);
+      // The budget is spent, not refused outright.
+      expect(retries).toBeGreaterThanOrEqual(0.2 * requests - 10);
+      expect(budget.exhausted).toBeGreaterThan(0);
+    }
   });
 
   it('forgets requests and retries older than the window, one bucket at a time', () => {
@@ -141,14 +229,15 @@ describe('RetryBudget against a backend failing every request', () => {
     expect(total).toBeLessThanOrEqual(1.2 * rps * 30);
     // The budget is used, not refused outright: well above the offered load.
     expect(total).toBeGreaterThan(1.15 * rps * 30);
-    // The bound holds over every 10-second window (with a sum instead of a max
-    // as the floor, it would be 1.25×)...
+    // The bound holds over every 10-second window (with a sum instead of a max as the floor, it
+    // would be 1.25×), give or take the retries granted at the end of the second before and sent
+    // a backoff (≤ 250 ms) later: at most 20 % of 250 ms of requests...
     for (let s = 0; s + BUDGET_WINDOW_SECONDS <= 30; s++) {
-      expect(sum(s, s + BUDGET_WINDOW_SECONDS), `window from second ${s}`).toBeLessThanOrEqual(1.2 * rps * BUDGET_WINDOW_SECONDS);
+      expect(sum(s, s + BUDGET_WINDOW_SECONDS), `window from second ${s}`).toBeLessThanOrEqual(1.2 * rps * BUDGET_WINDOW_SECONDS + 0.2 * rps * 0.25);
     }
-    // ...while a single second may go higher when a burst of old retries leaves the
-    // window (here the floor-funded burst of the first second), but never past the floor's worth.
-    for (let s = 0; s < 30; s++) expect(perSecond[s], `second ${s}`).toBeLessThanOrEqual(rps + 10 * BUDGET_WINDOW_SECONDS);
+    // ...and, with the floor accruing by the second instead of granted whole at the start, no
+    // single second gets a burst beyond one second's floor either.
+    for (let s = 0; s < 30; s++) expect(perSecond[s], `second ${s}`).toBeLessThanOrEqual(1.2 * rps + 10);
   });
 
   it('lets the floor decide at low load', () => {

@@ -14,9 +14,17 @@ export const BUDGET_WINDOW_SECONDS = 10;
  * by `attempts + 1` (a retry storm).
  *
  * Over a sliding window of {@link BUDGET_WINDOW_SECONDS} one-second buckets it
- * counts requests and retries. A retry is allowed while
+ * counts requests and retries. A retry is allowed while, counting it,
  *
- *     retries in window < max(minPerSecond × window seconds, percent / 100 × requests in window)
+ *     retries in window ≤ max(minPerSecond × seconds of history, percent / 100 × requests in window)
+ *
+ * Seconds of history count from the first second the budget saw traffic (1 in
+ * that second), up to the window's length, and start again once the window has
+ * been idle long enough to be empty. The buckets' seconds count from that
+ * first traffic too, not from the clock's whole seconds. So the floor accrues
+ * at `minPerSecond` per second as the percentage accrues with requests: a
+ * storm on a cold route cannot spend ten seconds' worth of floor in its first
+ * second, yet a quiet service still gets `minPerSecond` retries at once.
  *
  * The floor is a `max`, not a sum: at low traffic a few retries are always
  * allowed, and above `minPerSecond / (percent / 100)` requests per second the
@@ -42,23 +50,30 @@ export class RetryBudget {
   /** Sums over the window, kept in step with the buckets. */
   #requestTotal = 0;
   #retryTotal = 0;
-  /** The second (clock ms / 1000, floored) the newest bucket stands for. */
-  #second: number;
-  readonly #floor: number;
+  /**
+   * Clock ms at which the current stretch of traffic began: seconds count from
+   * here, so the first second of a stretch is a whole second (see #advance).
+   */
+  #origin: number;
+  /** The second (since #origin) the newest bucket stands for. */
+  #second = 0;
+  /** True while the window is empty: the next traffic starts a new stretch. */
+  #idle = true;
+  readonly #minPerSecond: number;
   readonly #ratio: number;
 
   constructor(model: RetryBudgetModel, now: Clock = monotonicNow) {
     this.percent = model.percent;
     this.minPerSecond = model.minPerSecond;
-    this.#floor = Math.max(0, model.minPerSecond) * BUDGET_WINDOW_SECONDS;
+    this.#minPerSecond = Math.max(0, model.minPerSecond);
     this.#ratio = Math.max(0, model.percent) / 100;
     this.#now = now;
-    this.#second = Math.floor(now() / 1000);
+    this.#origin = now();
   }
 
   /** Counts one logical request (its first attempt). */
   recordRequest(): void {
-    const b = this.#advance();
+    const b = this.#advance(true);
     this.#requests[b]++;
     this.#requestTotal++;
   }
@@ -68,10 +83,13 @@ export class RetryBudget {
    * exhaustion) when the budget is spent.
    */
   tryAcquireRetry(): boolean {
-    const b = this.#advance();
+    const b = this.#advance(true);
+    const history = this.#second + 1;
+    const floor = this.#minPerSecond * (history < BUDGET_WINDOW_SECONDS ? history : BUDGET_WINDOW_SECONDS);
     const byPercent = this.#ratio * this.#requestTotal;
-    const allowed = byPercent > this.#floor ? byPercent : this.#floor;
-    if (this.#retryTotal < allowed) {
+    const allowed = byPercent > floor ? byPercent : floor;
+    // Within the allowance counting this retry: `<` would round a fractional allowance up.
+    if (this.#retryTotal + 1 <= allowed) {
       this.#retries[b]++;
       this.#retryTotal++;
       return true;
@@ -82,19 +100,34 @@ export class RetryBudget {
 
   /** Requests counted in the current window. */
   get requestsInWindow(): number {
-    this.#advance();
+    this.#advance(false);
     return this.#requestTotal;
   }
 
   /** Retries counted in the current window. */
   get retriesInWindow(): number {
-    this.#advance();
+    this.#advance(false);
     return this.#retryTotal;
   }
 
-  /** Moves the window to the current second, clearing expired buckets; returns the current bucket. */
-  #advance(): number {
-    const second = Math.floor(this.#now() / 1000);
+  /**
+   * Moves the window to the current second, clearing expired buckets; returns the current bucket.
+   * `traffic` starts a new stretch when the window is empty: the seconds are re-based on that
+   * moment, so a storm's first bucket covers a whole second of its requests. Aligned to the
+   * clock's seconds instead, a storm starting late in a second would get a whole second of floor
+   * for a fraction of a second of requests, and those retries would free budget again when that
+   * bucket leaves the window.
+   */
+  #advance(traffic: boolean): number {
+    const now = this.#now();
+    if (this.#idle && traffic) {
+      // Every bucket is zero while idle, so re-basing moves nothing.
+      this.#idle = false;
+      this.#origin = now;
+      this.#second = 0;
+      return 0;
+    }
+    const second = Math.floor((now - this.#origin) / 1000);
     const gap = second - this.#second;
     // A clock that steps back (only possible with an injected clock) keeps the newest bucket.
     if (gap > 0) {
@@ -113,6 +146,8 @@ export class RetryBudget {
         }
       }
       this.#second = second;
+      // An empty window has no history left: the floor accrues again from the next traffic.
+      if (this.#requestTotal === 0 && this.#retryTotal === 0) this.#idle = true;
     }
     return bucketOf(this.#second);
   }

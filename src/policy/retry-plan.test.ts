@@ -82,7 +82,7 @@ describe('RetryState', () => {
   });
 
   it('asks the budget last, and stops when it refuses', () => {
-    const budget = new RetryBudget({ percent: 0, minPerSecond: 0.2 }, () => 0); // 2 retries per window
+    const budget = new RetryBudget({ percent: 0, minPerSecond: 2 }, () => 0); // 2 retries in its first second
     const a = new RetryState(compiled(), budget, 'GET', half);
     expect(a.decideAfterStatus(404, undefined)).toBe(NO_RETRY); // not spent on non-retriable outcomes
     expect(new RetryState(compiled(), budget, 'POST', half).decideAfterStatus(503, undefined)).toBe(NO_RETRY);

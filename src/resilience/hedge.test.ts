@@ -84,7 +84,7 @@ describe('HedgePolicy', () => {
   });
 
   it('pays for every hedge from the retry budget and respects maxAttempts', () => {
-    const budget = new RetryBudget({ percent: 0, minPerSecond: 0.2 }, () => 0); // 2 retries in the window
+    const budget = new RetryBudget({ percent: 0, minPerSecond: 2 }, () => 0); // 2 retries in its first second
     const hedge = new HedgePolicy('r', { delayMs: 10, maxAttempts: 3 }, undefined, budget);
     expect(hedge.tryHedge(1)).toBe(true);
     expect(hedge.tryHedge(2)).toBe(true);

@@ -16,6 +16,8 @@ export interface ControlPlaneMetrics {
   readonly connectedClients: Gauge<'kind' | 'profile'>;
   /** `enmesh_control_plane_nacks_total{type}`: responses clients rejected. */
   readonly nacks: Counter<'type'>;
+  /** `enmesh_control_plane_xds_streams_paced_total`: new ADS streams refused by the admission pacing (UNAVAILABLE, retried by the client). */
+  readonly streamsPaced: Counter;
   /** `enmesh_control_plane_config_errors_total`: mesh file edits refused (invalid, or an inconsistent snapshot). */
   readonly configErrors: Counter;
   /** `enmesh_control_plane_model_info{version}`: 1 for the published model version. */
@@ -51,6 +53,11 @@ export function createControlPlaneMetrics(registry: Registry = new Registry()): 
       registers,
     }),
     nacks: new Counter({ name: 'enmesh_control_plane_nacks_total', help: 'xDS responses rejected by clients.', labelNames: ['type'] as const, registers }),
+    streamsPaced: new Counter({
+      name: 'enmesh_control_plane_xds_streams_paced_total',
+      help: 'New ADS streams refused by the admission pacing (clients retry them).',
+      registers,
+    }),
     configErrors: new Counter({ name: 'enmesh_control_plane_config_errors_total', help: 'Mesh config edits refused.', registers }),
     modelInfo,
     registeredInstances: new Gauge({

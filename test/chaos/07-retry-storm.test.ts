@@ -74,9 +74,6 @@ async function drive(seconds: number, path: string): Promise<Storm> {
   return { offered, attempts: backend.seen.length - seenBefore, achievedRps: Math.round(offered / ((performance.now() - started) / 1000)), statuses };
 }
 
-/** The budget's floor: minPerSecond × the 10 s window, granted even before the percentage has requests to count. */
-const FLOOR = 10 * 10;
-
 it(`bounds upstream attempts by the retry budget: 100 % 503 at ${RPS} requests/s for ${SECONDS} s`, async () => {
   // A storm on a route with no traffic before it (a fresh retry budget).
   backend.failAll(503);
@@ -85,14 +82,15 @@ it(`bounds upstream attempts by the retry budget: 100 % 503 at ${RPS} requests/s
 
   // The route carries its normal load for 5 s, then the backend starts failing everything. The
   // budget counts requests over a sliding 10 s window, so the healthy requests of the last 10 s
-  // fund retries too: up to 20 % of them come on top.
+  // fund retries too: up to 20 % of them come on top of the storm's own 20 %.
   await mesh.close();
   mesh = await init({ config: file.path });
   backend.reset();
   const warm = await drive(5, '/warm');
   backend.failAll(503);
   const storm = await drive(SECONDS, '/storm');
-  const ratio = storm.attempts / storm.offered;
+  const stormRatio = storm.attempts / storm.offered;
+  const inUseRatio = (warm.attempts + storm.attempts) / (warm.offered + storm.offered);
 
   report('7', {
     offered: cold.offered,
@@ -103,21 +101,20 @@ it(`bounds upstream attempts by the retry budget: 100 % 503 at ${RPS} requests/s
     status503: cold.statuses.get(503) ?? 0,
     afterHealthyOffered: storm.offered,
     afterHealthyAttempts: storm.attempts,
-    afterHealthyRatio: ratio,
-    ratioIncludingHealthy: (warm.offered + storm.attempts) / (warm.offered + storm.offered),
+    afterHealthyRatio: stormRatio,
+    ratioIncludingHealthy: inUseRatio,
   });
   // Every request got the backend's answer (no local error), and retries happened...
   expect(cold.statuses.get(503)).toBe(cold.offered);
   expect(storm.statuses.get(503)).toBe(storm.offered);
   expect(warm.statuses.get(200)).toBe(warm.offered);
-  expect(cold.attempts).toBeGreaterThan(cold.offered);
-  expect(storm.attempts).toBeGreaterThan(storm.offered);
-  // ...within 1.2x plus what the budget grants beyond the percentage: its floor (cold), the
-  // healthy requests still in its window (after healthy traffic). Without a budget, 4x.
-  expect(cold.attempts).toBeLessThanOrEqual(1.2 * cold.offered + FLOOR);
-  // The window slides by the second, so a retry may also count requests of the previous 10 s block:
-  // up to a floor's worth more.
-  expect(storm.attempts).toBeLessThanOrEqual(1.2 * storm.offered + 0.2 * warm.offered + FLOOR);
-  // Over the whole time the route was in use, the amplification stays within 1.2x (same margin).
-  expect(warm.offered + storm.attempts).toBeLessThanOrEqual(1.2 * (warm.offered + storm.offered) + FLOOR);
+  expect(warm.attempts).toBe(warm.offered);
+  expect(cold.attempts).toBeGreaterThan(1.1 * cold.offered);
+  expect(storm.attempts).toBeGreaterThan(1.1 * storm.offered);
+  // ...within the issue's 1.2x on the cold route (without a budget it would be 4x)...
+  expect(coldRatio).toBeLessThanOrEqual(1.2);
+  // ...and, after healthy traffic, within 1.2x over the whole time the route was in use: the
+  // storm alone may go above it by the 20 % the healthy requests earned.
+  expect(inUseRatio).toBeLessThanOrEqual(1.2);
+  expect(storm.attempts).toBeLessThanOrEqual(1.2 * storm.offered + 0.2 * warm.offered);
 });
