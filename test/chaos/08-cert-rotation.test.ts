@@ -28,6 +28,7 @@ import { silentLogger } from '../../src/control-plane/log.ts';
 import { createMeshFile } from '../helpers/mesh-file.ts';
 import type { MeshFile } from '../helpers/mesh-file.ts';
 import { report, scaled } from './lib/figures.ts';
+import { whenReady } from '../helpers/ready-child.ts';
 
 const SERVICE = fileURLToPath(new URL('./lib/mtls-service.ts', import.meta.url));
 const TTL_MS = scaled(4000, 120_000);
@@ -82,22 +83,8 @@ async function startService(name: string, port: number): Promise<Service> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s: ${err}`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      if (c.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}: ${err}`));
-    });
-  });
-  return { child, port, control, metrics, stderr: () => err };
+  const stderr = await whenReady(child, name);
+  return { child, port, control, metrics, stderr };
 }
 
 /** GET on a service's control port, parsed as JSON; `timeoutMs` bounds the wait (a load runs for RUN_MS). */

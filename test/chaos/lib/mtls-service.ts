@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { request } from 'undici';
 import { init } from '../../../src/index.ts';
+import { serveUntilTerminated } from '../../helpers/service-process.ts';
 
 const mesh = await init();
 const svids = mesh.security().svids!;
@@ -112,13 +113,4 @@ const control = http.createServer((req, res) => {
   }
 });
 
-const listen = (s: http.Server, port: number): Promise<void> => new Promise((r) => s.listen(port, '127.0.0.1', r));
-await Promise.all([listen(server, Number(process.env.ENMESH_PORT)), listen(control, Number(process.env.CONTROL_PORT))]);
-process.stdout.write('ready\n');
-process.on('SIGTERM', () => {
-  server.closeAllConnections();
-  control.closeAllConnections();
-  server.close();
-  control.close();
-  void mesh.close().then(() => process.exit(0));
-});
+await serveUntilTerminated(mesh, server, control);

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../../src/control-plane/server.ts';
 import { silentLogger } from '../../../src/control-plane/log.ts';
 import { createMeshFile, type MeshFile } from '../../helpers/mesh-file.ts';
+import { whenReady } from '../../helpers/ready-child.ts';
 
 const SERVICE = fileURLToPath(new URL('./fixtures/mesh-service.ts', import.meta.url));
 
@@ -45,21 +46,7 @@ async function startService(name: string): Promise<void> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s: ${err}`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      if (c.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code}: ${err}`));
-    });
-  });
+  await whenReady(child, name);
 }
 
 /** Asks `from` (through its control port) to call `url` through its mesh. */
