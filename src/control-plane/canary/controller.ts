@@ -12,6 +12,7 @@
  */
 import { clusterName } from '../../xds/resource-names.ts';
 import type { MeshModel, RouteModel, ServiceModel } from '../../model/types.ts';
+import type { AuditInput } from '../audit.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { NO_FIGURES, judge, percent } from './judge.ts';
@@ -90,19 +91,8 @@ export interface CanaryDependencies {
   audit?(entry: CanaryAuditInput): void;
 }
 
-/** An audit entry of a canary (the control plane's AuditInput shape). */
-export interface CanaryAuditInput {
-  readonly actor: string;
-  /** `canary.start`, `canary.abort`, `canary.promote` or `canary.rollback`. */
-  readonly action: string;
-  readonly target: string;
-  /** The config version the canary's last weight change produced, when known. */
-  readonly version: string | null;
-  readonly diff: string;
-  readonly result: 'applied' | 'rejected';
-  /** Why it was refused, or why the canary was rolled back. */
-  readonly error?: string;
-}
+/** An audit entry of a canary: `canary.start`, `canary.abort`, `canary.promote` or `canary.rollback`. */
+export type CanaryAuditInput = AuditInput;
 
 /** The actor every weight change of a canary is audited under. */
 export const CANARY_ACTOR = 'canary';
