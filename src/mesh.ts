@@ -12,6 +12,7 @@ import { EnmeshError, isEnmeshError } from './errors.ts';
 import { optionsFromEnv } from './env.ts';
 import { MeshRuntime, type RuntimeStats } from './runtime/mesh-runtime.ts';
 import { installGrpcHook } from './transports/grpc/hook.ts';
+import { whenGrpcLoaded } from './transports/grpc/load-watch.ts';
 import { grpcTelemetry } from './transports/grpc/telemetry.ts';
 import type { GlobalLimiterFactory } from './runtime/cluster-policies.ts';
 import { startTelemetry, type Telemetry } from './telemetry/index.ts';
@@ -96,26 +97,30 @@ export class Mesh extends EventEmitter<MeshEvents> {
       this.#cleanups.push(() => agent.close());
     }
     if (hooks.grpc !== false) {
-      const mtls = this.#security.mtls;
-      // The caller's identity is verified from its certificate when the observer first asks (before the admission runs).
-      let grpcSecurity: GrpcInboundSecurity | undefined;
-      const grpcHook = installGrpcHook(
-        grpcTelemetry(this.#runtime, options.service?.name ?? 'unknown', (call) => (mtls.active ? (grpcSecurity?.callerOf(call) ?? null) : undefined)),
-      );
-      if (grpcHook !== undefined) this.#cleanups.push(() => grpcHook.uninstall());
-      // Installed after the observer hook: its wrapper runs first and puts the admission outside the observer.
-      const runtime = this.#runtime;
-      grpcSecurity = installGrpcInboundSecurity({
-        mtls: this.#security.mtls,
-        ...(options.service?.port !== undefined ? { port: options.service.port } : {}),
-        admit: (call) => runtime.admitGrpcInbound(call),
-        onUnsupported: (message) => this.reportError(new EnmeshError('ENMESH_ERR_INIT', `gRPC inbound mTLS: ${message}`)),
-      });
-      const installedSecurity = grpcSecurity;
-      if (installedSecurity !== undefined) this.#cleanups.push(() => installedSecurity.uninstall());
-      // xds: channels take the TLS contexts the control plane sends (mTLS in strict mode).
-      const grpcClientMtls = this.#security.configured ? installGrpcClientMtls(() => mtls.active) : undefined;
-      if (grpcClientMtls !== undefined) this.#cleanups.push(() => grpcClientMtls.uninstall());
+      // grpc-js is patched when it is loaded: a process that never loads it does not pay for it (load-watch.ts).
+      const installGrpc = (): void => {
+        const mtls = this.#security.mtls;
+        // The caller's identity is verified from its certificate when the observer first asks (before the admission runs).
+        let grpcSecurity: GrpcInboundSecurity | undefined;
+        const grpcHook = installGrpcHook(
+          grpcTelemetry(this.#runtime, options.service?.name ?? 'unknown', (call) => (mtls.active ? (grpcSecurity?.callerOf(call) ?? null) : undefined)),
+        );
+        if (grpcHook !== undefined) this.#cleanups.push(() => grpcHook.uninstall());
+        // Installed after the observer hook: its wrapper runs first and puts the admission outside the observer.
+        const runtime = this.#runtime;
+        grpcSecurity = installGrpcInboundSecurity({
+          mtls: this.#security.mtls,
+          ...(options.service?.port !== undefined ? { port: options.service.port } : {}),
+          admit: (call) => runtime.admitGrpcInbound(call),
+          onUnsupported: (message) => this.reportError(new EnmeshError('ENMESH_ERR_INIT', `gRPC inbound mTLS: ${message}`)),
+        });
+        const installedSecurity = grpcSecurity;
+        if (installedSecurity !== undefined) this.#cleanups.push(() => installedSecurity.uninstall());
+        // xds: channels take the TLS contexts the control plane sends (mTLS in strict mode).
+        const grpcClientMtls = this.#security.configured ? installGrpcClientMtls(() => mtls.active) : undefined;
+        if (grpcClientMtls !== undefined) this.#cleanups.push(() => grpcClientMtls.uninstall());
+      };
+      this.#cleanups.push(whenGrpcLoaded(installGrpc));
     }
     if (hooks.http !== false) {
       const clientHook = installNodeHttpHook(this.#runtime, this.dispatcher, this.#interceptor);

@@ -1,8 +1,10 @@
 /**
  * P8, in a process of its own (started with --expose-gc): resident memory
  * before enmesh is imported (undici already loaded: it is the raw client the
- * mesh is compared with, and the application's own), after init() with a
- * one-service config, and after init() with 1,000 endpoints and 100 routes.
+ * mesh is compared with, and the application's own; and node:http, which an
+ * HTTP service has loaded to serve), after init() with a one-service config,
+ * and after init() with 1,000 endpoints and 100 routes. `bare` is before
+ * node:http, for the figure over a process that only makes calls.
  * Prints one JSON line. Argument: the enmesh entry point to import (the
  * compiled package; default the `enmesh` package as resolved here).
  */
@@ -51,6 +53,9 @@ await writeFile(tiny, 'services:\n  one:\n    protocol: http\n    port: 8080\n  
 await writeFile(big, bigMesh(100, 10));
 
 await import('undici');
+const bare = await settle();
+// A service serves requests: node:http is the platform's, loaded by the application whether or not a mesh runs.
+await import('node:http');
 const base = await settle();
 const entry = process.argv[2];
 const { init } = (await import(entry === undefined ? 'enmesh' : pathToFileURL(entry).href)) as typeof import('enmesh');
@@ -64,6 +69,7 @@ await mesh.close();
 await rm(dir, { recursive: true, force: true });
 process.stdout.write(
   `${JSON.stringify({
+    bare,
     base,
     loaded,
     full,

@@ -32,6 +32,10 @@ export interface MemoryResult {
   readonly configMb: number;
   /** RSS added in all, from before enmesh was imported (MB): the goal's figure. */
   readonly totalMb: number;
+  /** The same over a process that had not loaded node:http either (one that only makes calls). */
+  readonly totalOverClientOnlyMb: number;
+  /** RSS node:http itself adds to a process with undici (the platform's; counted in the figure above). */
+  readonly nodeHttpMb: number;
   readonly heapTotalMb: number;
 }
 
@@ -51,11 +55,13 @@ async function buildPackage(): Promise<string> {
 export async function memoryScenario(): Promise<MemoryResult> {
   const entry = await buildPackage();
   const { stdout } = await run(process.execPath, [...process.execArgv, '--expose-gc', '--max-semi-space-size=1', join(here, '..', 'lib', 'memory-child.ts'), entry], { maxBuffer: 1 << 20 });
-  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { base: Sample; loaded: Sample; full: Sample };
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bare: Sample; base: Sample; loaded: Sample; full: Sample };
   return {
     loadedMb: mb(r.loaded.rss - r.base.rss),
     configMb: mb(r.full.rss - r.loaded.rss),
     totalMb: mb(r.full.rss - r.base.rss),
+    totalOverClientOnlyMb: mb(r.full.rss - r.bare.rss),
+    nodeHttpMb: mb(r.base.rss - r.bare.rss),
     heapTotalMb: mb(r.full.heap - r.base.heap),
   };
 }
@@ -65,5 +71,6 @@ export function memoryTable(m: MemoryResult): string {
     `  import + init() with one service      +${m.loadedMb.toFixed(1)} MB RSS`,
     `  1,000 endpoints and 100 routes        +${m.configMb.toFixed(1)} MB RSS`,
     `  → in all +${m.totalMb.toFixed(1)} MB RSS, +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
+    `  (node:http, loaded by the service before enmesh, +${m.nodeHttpMb.toFixed(1)} MB; over a process without it, enmesh adds +${m.totalOverClientOnlyMb.toFixed(1)} MB)`,
   ].join('\n');
 }

@@ -1,12 +1,14 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { Composer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from 'yaml';
-import type { CST, Document, Node, ParsedNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { CST, Document, LineCounter, Node, ParsedNode } from 'yaml';
 import { EnmeshError } from '../errors.ts';
 import type { MeshModel } from '../model/types.ts';
 import { scanYamlHazards } from './flow-depth.ts';
 import { configError, formatPath } from './issues.ts';
 import type { KeyPath, LocatedIssue } from './issues.ts';
+import { readPlainYaml } from './plain-yaml.ts';
 import { checkModel } from './validate.ts';
 
 export interface LoadOptions {
@@ -25,6 +27,10 @@ const MAX_ALIAS_NODES = 1000;
 
 type YamlDoc = Document.Parsed<ParsedNode, true>;
 
+let yamlModule: typeof Yaml | undefined;
+/** The `yaml` package, loaded the first time a file needs the full path (plain-yaml.ts reads the rest). */
+const yaml = (): typeof Yaml => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
+
 /**
  * Parses mesh.yaml text into the frozen model. Syntax errors, duplicate keys
  * and validation problems all come out as one ENMESH_ERR_CONFIG_INVALID naming
@@ -39,8 +45,15 @@ export function parseMeshYaml(text: string, source: string, options: LoadOptions
   }
 
   // Deep flow nesting and masses of aliases are refused before the parser builds them (see flow-depth.ts).
-  const lines = new LineCounter();
   const hazard = scanYamlHazards(text, maxDepth, MAX_ALIAS_NODES);
+  if (hazard === undefined) {
+    // A valid file without anchors is read cheaply; anything else is read again below, for positions.
+    const plain = readPlainYaml(text, maxDepth);
+    const result = plain === undefined ? undefined : checkModel(plain.value, source);
+    if (result?.model !== undefined && result.issues.length === 0) return result.model;
+  }
+  const { Composer, LineCounter, Parser } = yaml();
+  const lines = new LineCounter();
   if (hazard !== undefined) {
     for (let i = text.indexOf('\n'); i !== -1 && i < hazard.offset; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
     const { line, col } = lines.linePos(hazard.offset);
@@ -145,6 +158,7 @@ function deepestOffset(tokens: readonly CST.Token[], limit: number): number | un
 
 /** Reports every key defined twice in one mapping (the parser keeps only one of them). */
 function findDuplicateKeys(node: unknown, at: KeyPath, lines: LineCounter, out: LocatedIssue[]): void {
+  const { isMap, isScalar, isSeq } = yaml();
   if (isMap(node)) {
     const first = new Map<string, number>();
     for (const pair of node.items) {
@@ -172,6 +186,7 @@ function findDuplicateKeys(node: unknown, at: KeyPath, lines: LineCounter, out: 
 
 /** Source offset of the deepest node on `at` that exists: the key itself when present, else its parent. */
 function locate(doc: YamlDoc, at: KeyPath): number | undefined {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let offset = (node as Node | null)?.range?.[0];
   for (const seg of at) {

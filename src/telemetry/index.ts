@@ -8,7 +8,7 @@ import { AccessLog } from './access-log.ts';
 import { LoadStore } from './load-stats.ts';
 import { createMeshMetrics, startMetricsServer } from './metrics.ts';
 import type { MeshMetrics, MetricsServer } from './metrics.ts';
-import { startTracing } from './tracing.ts';
+import { loadTraceReader } from './request-log.ts';
 import type { MeshTracing, TracingOptions } from './tracing.ts';
 
 export interface TelemetryOptions {
@@ -60,12 +60,16 @@ export async function startTelemetry(identity: TelemetryIdentity, options: Telem
   try {
     const metricsServer = m === undefined ? undefined : await startMetricsServer({ registry: metrics.registry, ...m });
     if (metricsServer !== undefined) started.push(metricsServer);
-    const tracing = options.tracing ? await startTracing({ serviceName: identity.service, ...options.tracing }) : undefined;
+    // OpenTelemetry's modules load only with tracing or an access log (about 3 MB of a process's memory).
+    const tracing = options.tracing ? await (await import('./tracing.ts')).startTracing({ serviceName: identity.service, ...options.tracing }) : undefined;
     if (tracing !== undefined) started.push(tracing);
     const accessLog = options.accessLog
       ? new AccessLog({ onDrop: () => metrics.enmesh.accessLogDropped.inc(), ...options.accessLog })
       : undefined;
-    if (accessLog !== undefined) started.push(accessLog);
+    if (accessLog !== undefined) {
+      started.push(accessLog);
+      await loadTraceReader();
+    }
     let closing: Promise<void> | undefined;
     return {
       metrics,
@@ -86,7 +90,6 @@ export async function startTelemetry(identity: TelemetryIdentity, options: Telem
 
 export { createMeshMetrics, metricsHandler, startMetricsServer, workloadOf, INTERNAL_SERVER, createControlPlaneMetrics } from './metrics.ts';
 export type { MeshMetrics, MetricsServer, PeerStats, WorkloadLabels, EnmeshMetrics, ControlPlaneMetrics } from './metrics.ts';
-export { startTracing, DEFAULT_SAMPLE_RATE } from './tracing.ts';
 export type { MeshTracing, TracingOptions, CallSpan, AttemptSpan, ServerSpan, CallInfo, AttemptInfo, ServerInfo } from './tracing.ts';
 export { AccessLog, createAccessLog } from './access-log.ts';
 export type { AccessLogEntry, AccessLogOptions } from './access-log.ts';

@@ -6,7 +6,7 @@
  * `AccessLog.wants` said yes.
  */
 import type { AccessLog } from './access-log.ts';
-import { MeshPropagator } from './propagation.ts';
+import type { MeshPropagator } from './propagation.ts';
 import type { PeerIdentity } from '../security/peer-verify.ts';
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -92,11 +92,16 @@ export function logInbound(log: AccessLog, r: InboundRequest): void {
   });
 }
 
-/** Reads every format, whatever a process writes. */
-const reader = new MeshPropagator();
+/** Reads every format, whatever a process writes; loaded with the first access log (OpenTelemetry's parsers). */
+let reader: MeshPropagator | undefined;
 
-/** The trace id a request carries (W3C or B3), when tracing is off or did not see it. */
+export async function loadTraceReader(): Promise<void> {
+  reader ??= new (await import('./propagation.ts')).MeshPropagator();
+}
+
+/** The trace id a request carries (W3C or B3), when tracing is off or did not see it; needs loadTraceReader() first. */
 export function traceIdOf(headers: Headers): string | undefined {
+  if (reader === undefined) return undefined;
   if (headers.traceparent === undefined && headers.b3 === undefined && headers['x-b3-traceid'] === undefined) return undefined;
   return reader.readSpanContext(headers)?.traceId;
 }

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
+import { loadedGrpcEntry } from './load-watch.ts';
 import { beforeSend, countClientMessages, countServerMessages, receivedBytes, sentBytes } from './message-sizes.ts';
 
 /** A client call as it starts. */
@@ -71,12 +72,18 @@ export interface GrpcInternals {
   readonly require: NodeJS.Require;
 }
 
-/** The application's copy of grpc-js (resolved from the working directory), else ours; undefined if absent. */
+/** The copy of grpc-js already loaded, else the application's (resolved from the working directory), else ours; undefined if absent. */
 export function loadGrpc(): GrpcInternals | undefined {
-  for (const base of [join(process.cwd(), 'index.js'), import.meta.url]) {
+  const loaded = loadedGrpcEntry();
+  const candidates: [base: string, main: string | undefined][] = [
+    ...(loaded !== undefined ? [[loaded, loaded] as [string, string]] : []),
+    [join(process.cwd(), 'index.js'), undefined],
+    [import.meta.url, undefined],
+  ];
+  for (const [base, known] of candidates) {
     try {
       const req = createRequire(base);
-      const main = req.resolve('@grpc/grpc-js');
+      const main = known ?? req.resolve('@grpc/grpc-js');
       const dir = main.slice(0, main.lastIndexOf('/'));
       return {
         grpc: req(main) as typeof Grpc,
