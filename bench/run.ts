@@ -57,7 +57,7 @@ if (only.has('p1')) {
 
 if (only.has('p3')) {
   out('');
-  out('P3/P4 added latency, open loop at 1,000 requests/s (latency from the scheduled send time), interleaved rounds');
+  out('P3/P4 added latency, open loop at 1,000 requests/s per side (latency from the scheduled send time), the sides staggered within each millisecond');
   const lat = await latencyScenario(upstream, quick ? { rate: 1000, rounds: 3, roundMs: 2000 } : { rate: 1000, rounds: 6, roundMs: 5000 });
   out(latencyTable(lat));
   figures.p3_added_p50_us = fix(lat.meshAddedP50Us, 1);
@@ -69,7 +69,7 @@ if (only.has('p3')) {
 if (only.has('p5')) {
   out('');
   out('P5 mTLS: enmesh mTLS strict (SVIDs from the control plane CA, full client stack) vs raw mutual-TLS undici.request, 1 KB, 50 concurrent');
-  const m = await mtlsScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  const m = await mtlsScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(mtlsTable(m));
   figures.p5_mtls_ratio = fix(m.ratio);
   out('Authorization check (inbound, in process)');
@@ -81,7 +81,7 @@ if (only.has('p5')) {
 if (only.has('p6')) {
   out('');
   out('P6 gRPC unary: xds:///ratings through enmesh vs a plain @grpc/grpc-js-xds client, same control plane and config, 50 concurrent');
-  const g = await grpcScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  const g = await grpcScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(grpcTable(g));
   figures.p6_grpc_ratio = fix(g.ratio);
 }
@@ -109,7 +109,7 @@ if (only.has('p8')) {
 if (only.has('t')) {
   out('');
   out('Tracing at 100 % sampling (in-memory exporter), full client stack, vs raw undici.request');
-  const t = await tracingCostScenario(upstream, quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 });
+  const t = await tracingCostScenario(upstream, quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(tracingCostTable(t));
   figures.tracing_100_ratio = fix(t.ratio);
   figures.tracing_100_added_cpu_us = fix(t.addedCpuUs, 3);

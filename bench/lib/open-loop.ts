@@ -11,37 +11,47 @@ export interface OpenLoopResult {
   readonly errors: number;
 }
 
-/** Sends `rate` requests per second for `durationMs`; resolves when every request has ended. */
-export function openLoop(rate: number, durationMs: number, send: Send): Promise<OpenLoopResult> {
-  const n = Math.max(1, Math.round((rate * durationMs) / 1000));
-  const interval = 1000 / rate;
-  const lat = new Float64Array(n);
-  let ok = 0;
-  let errors = 0;
+/**
+ * Open loop for several sides at once, each at `rate` requests per second:
+ * side i's requests are scheduled at start + k·interval + i·interval/n, so
+ * the sides take turns within every interval and all of them are measured
+ * under the same moment-to-moment conditions (a noisy machine drifts by tens
+ * of microseconds between rounds run one after another). Latency is measured
+ * from each request's scheduled time. setImmediate, not a timer, drives the
+ * schedule: a timer's 1 ms granularity would add its own jitter.
+ */
+export function openLoopStaggered(rate: number, durationMs: number, sends: readonly Send[]): Promise<OpenLoopResult[]> {
+  const perSide = Math.max(1, Math.round((rate * durationMs) / 1000));
+  const sides = sends.length;
+  const n = perSide * sides;
+  const step = 1000 / rate / sides;
+  const lat = sends.map(() => new Float64Array(perSide));
+  const ok = sends.map(() => 0);
+  const errors = sends.map(() => 0);
   let sent = 0;
   let done = 0;
   const start = performance.now() + 2;
   return new Promise((resolve) => {
     const finish = (): void => {
-      if (++done === n) resolve({ latenciesUs: lat.slice(0, ok), errors });
+      if (++done === n) resolve(lat.map((l, i) => ({ latenciesUs: l.slice(0, ok[i]!), errors: errors[i]! })));
     };
     const tick = (): void => {
       const now = performance.now();
-      while (sent < n && start + sent * interval <= now) {
-        const scheduled = start + sent * interval;
+      while (sent < n && start + sent * step <= now) {
+        const scheduled = start + sent * step;
+        const side = sent % sides;
         sent++;
-        send().then(
+        sends[side]!().then(
           () => {
-            lat[ok++] = (performance.now() - scheduled) * 1000;
+            lat[side]![ok[side]!++] = (performance.now() - scheduled) * 1000;
             finish();
           },
           () => {
-            errors++;
+            errors[side]!++;
             finish();
           },
         );
       }
-      // setImmediate rather than a timer: a timer's 1 ms granularity would add its own jitter.
       if (sent < n) setImmediate(tick);
     };
     setImmediate(tick);

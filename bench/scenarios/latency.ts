@@ -1,6 +1,7 @@
 /**
  * P3 and P4: added latency, open loop at a fixed rate (latency from the
- * scheduled send time). Three sides in interleaved rounds:
+ * scheduled send time). Three sides, each at that rate, run together and
+ * staggered within each interval (bench/lib/open-loop.ts openLoopStaggered):
  * - raw: undici.request to a plain node:http upstream;
  * - enmesh: the same call through the mesh (full client stack) to the same
  *   upstream code running with enmesh's server side (init() as `bench`);
@@ -17,7 +18,7 @@ import { init } from 'enmesh';
 import type { Upstream } from '../lib/upstream.ts';
 import { startUpstream } from '../lib/upstream.ts';
 import { benchMeshYaml } from '../lib/mesh-config.ts';
-import { concat, openLoop, quantile } from '../lib/open-loop.ts';
+import { concat, openLoopStaggered, quantile } from '../lib/open-loop.ts';
 import { HAPROXY, startHaproxyPair, type ProxyPair } from '../lib/haproxy-pair.ts';
 import type { Send } from '../lib/interleave.ts';
 
@@ -52,7 +53,13 @@ export async function latencyScenario(upstream: Upstream, opts: { rate: number; 
   let pair: ProxyPair | undefined;
   let skipped: string | undefined;
   if (HAPROXY === undefined) skipped = 'haproxy is not installed (Debian package haproxy): sidecar comparison skipped';
-  else pair = await startHaproxyPair(upstream.port, 1);
+  // The pair gets an upstream process of its own: a process woken twice as often answers faster, so each
+  // side's upstream sees the same 1,000 requests/s (raw's, the hooked one, the pair's).
+  let pairUpstream: Upstream | undefined;
+  if (HAPROXY !== undefined) {
+    pairUpstream = await startUpstream(1);
+    pair = await startHaproxyPair(pairUpstream.port, 1);
+  }
 
   const rawAgent = new Agent({ connections: 50 });
   const meshDispatcher = new Agent({ connections: 50 }).compose(mesh.interceptor());
@@ -69,21 +76,23 @@ export async function latencyScenario(upstream: Upstream, opts: { rate: number; 
   if (pair !== undefined) sides.push({ name: 'sidecar pair (2× HAProxy)', send: send(`http://127.0.0.1:${pair.port}/api/items`, proxyAgent) });
 
   // Warm-up: JIT, connections, HAProxy's pools.
-  for (const s of sides) await openLoop(opts.rate, 1000, s.send);
+  await openLoopStaggered(opts.rate, 1000, sides.map((s) => s.send));
   const lat: Float64Array[][] = sides.map(() => []);
   const errors = sides.map(() => 0);
   for (let r = 0; r < opts.rounds; r++) {
-    for (let k = 0; k < sides.length; k++) {
-      const i = (r + k) % sides.length;
-      const res = await openLoop(opts.rate, opts.roundMs, sides[i]!.send);
-      lat[i]!.push(res.latenciesUs);
-      errors[i]! += res.errors;
-    }
+    // Rotate which side goes first within the interval, so none always follows another.
+    const order = sides.map((_, k) => (r + k) % sides.length);
+    const res = await openLoopStaggered(opts.rate, opts.roundMs, order.map((i) => sides[i]!.send));
+    order.forEach((i, k) => {
+      lat[i]!.push(res[k]!.latenciesUs);
+      errors[i]! += res[k]!.errors;
+    });
   }
   await rawAgent.close();
   await proxyAgent.close();
   await mesh.close();
   await pair?.stop();
+  await pairUpstream?.stop();
   await hooked.stop();
   await rm(dir, { recursive: true, force: true });
 

@@ -1,7 +1,7 @@
 /**
  * P8: memory added by enmesh with 1,000 endpoints and 100 routes loaded,
- * measured in a fresh process (bench/lib/memory-child.ts) so nothing else
- * the benchmark did is counted. The child runs with 1 MB semi-spaces: V8
+ * measured in fresh processes (bench/lib/memory-child.ts, the median of five)
+ * so nothing else the benchmark did is counted. The child runs with 1 MB semi-spaces: V8
  * otherwise grows its young generation (up to 64 MB of RSS) with the
  * allocation rate of whatever ran last, which says nothing about what enmesh
  * keeps. RSS also counts pages V8 keeps after a collection; the JS heap
@@ -17,6 +17,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { median } from '../lib/measure.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -37,6 +38,8 @@ export interface MemoryResult {
   /** RSS node:http itself adds to a process with undici (the platform's; counted in the figure above). */
   readonly nodeHttpMb: number;
   readonly heapTotalMb: number;
+  /** Lowest and highest total over the runs. */
+  readonly totalRangeMb: readonly [number, number];
 }
 
 const mb = (bytes: number): number => bytes / (1024 * 1024);
@@ -52,17 +55,35 @@ async function buildPackage(): Promise<string> {
   return join(out, 'index.js');
 }
 
+/** Fresh processes measured; the figures are their medians (the optimizing compiler's threads make one run vary by about ±0.7 MB). */
+const RUNS = 5;
+
 export async function memoryScenario(): Promise<MemoryResult> {
   const entry = await buildPackage();
-  const { stdout } = await run(process.execPath, [...process.execArgv, '--expose-gc', '--max-semi-space-size=1', join(here, '..', 'lib', 'memory-child.ts'), entry], { maxBuffer: 1 << 20 });
-  const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bare: Sample; base: Sample; loaded: Sample; full: Sample };
+  const runs: MemoryResult[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const { stdout } = await run(process.execPath, [...process.execArgv, '--expose-gc', '--max-semi-space-size=1', join(here, '..', 'lib', 'memory-child.ts'), entry], { maxBuffer: 1 << 20 });
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bare: Sample; base: Sample; loaded: Sample; full: Sample };
+    runs.push({
+      loadedMb: mb(r.loaded.rss - r.base.rss),
+      configMb: mb(r.full.rss - r.loaded.rss),
+      totalMb: mb(r.full.rss - r.base.rss),
+      totalOverClientOnlyMb: mb(r.full.rss - r.bare.rss),
+      nodeHttpMb: mb(r.base.rss - r.bare.rss),
+      heapTotalMb: mb(r.full.heap - r.base.heap),
+      totalRangeMb: [0, 0],
+    });
+  }
+  const med = (key: Exclude<keyof MemoryResult, 'totalRangeMb'>): number => median(runs.map((x) => x[key]));
+  const totals = runs.map((x) => x.totalMb);
   return {
-    loadedMb: mb(r.loaded.rss - r.base.rss),
-    configMb: mb(r.full.rss - r.loaded.rss),
-    totalMb: mb(r.full.rss - r.base.rss),
-    totalOverClientOnlyMb: mb(r.full.rss - r.bare.rss),
-    nodeHttpMb: mb(r.base.rss - r.bare.rss),
-    heapTotalMb: mb(r.full.heap - r.base.heap),
+    loadedMb: med('loadedMb'),
+    configMb: med('configMb'),
+    totalMb: med('totalMb'),
+    totalOverClientOnlyMb: med('totalOverClientOnlyMb'),
+    nodeHttpMb: med('nodeHttpMb'),
+    heapTotalMb: med('heapTotalMb'),
+    totalRangeMb: [Math.min(...totals), Math.max(...totals)],
   };
 }
 
@@ -70,7 +91,7 @@ export function memoryTable(m: MemoryResult): string {
   return [
     `  import + init() with one service      +${m.loadedMb.toFixed(1)} MB RSS`,
     `  1,000 endpoints and 100 routes        +${m.configMb.toFixed(1)} MB RSS`,
-    `  → in all +${m.totalMb.toFixed(1)} MB RSS, +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
+    `  → in all +${m.totalMb.toFixed(1)} MB RSS (${m.totalRangeMb[0].toFixed(1)}–${m.totalRangeMb[1].toFixed(1)} over ${RUNS} processes), +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
     `  (node:http, loaded by the service before enmesh, +${m.nodeHttpMb.toFixed(1)} MB; over a process without it, enmesh adds +${m.totalOverClientOnlyMb.toFixed(1)} MB)`,
   ].join('\n');
 }

@@ -10,11 +10,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER } from '../../policy/deadline.ts';
+import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER, type RequestScope } from '../../policy/deadline.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+const kObserved = Symbol('enmesh.inbound');
+/** What the finish listener needs of a request: when it reached the server and its declared body size. */
+type ObservedResponse = http.ServerResponse & { [kObserved]?: { started: number; requestBytes: number } };
 
 export interface ServerHook {
   uninstall(): void;
@@ -64,51 +68,69 @@ export function installServerHook(
   const protos = [http.Server.prototype, https.Server.prototype] as unknown as { emit: Emit }[];
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
+  // Per-request state rides on the response under one symbol, so every response keeps one shape and the
+  // finish listener is one function for all of them (no closure or once() wrapper per request).
+  const onFinish =
+    observe === undefined
+      ? undefined
+      : function finished(this: ObservedResponse): void {
+          const seen = this[kObserved]!;
+          observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, Number(this.getHeader('content-length') ?? 0) || 0, this.req);
+        };
   const wrapped = originals.map((original, i) =>
-    function emit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+    // Fixed parameters rather than a rest array: emit runs for every event of every server.
+    function emit(this: unknown, event: string | symbol, a?: unknown, b?: unknown): boolean {
+      if (event === 'request') return request(this, original, a as http.IncomingMessage, b as http.ServerResponse);
       // Plain HTTP servers get mesh mTLS by the first byte; https servers terminate TLS themselves and get the SVID instead.
       if (event === 'connection' && gate !== undefined && i === 0 && this instanceof http.Server && (this as unknown as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
         const server = this;
-        if (gate(server, args[0] as Socket, (socket) => void original.call(server, 'connection', socket))) return true;
+        if (gate(server, a as Socket, (socket) => void original.call(server, 'connection', socket))) return true;
       }
       if (i === 1 && tlsGate !== undefined && (event === 'connection' || event === 'secureConnection') && (this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
         const server = this as https.Server;
-        if (event === 'connection' ? tlsGate.connection(server, args[0] as Socket) : tlsGate.secureConnection(server, args[0] as TLSSocket)) return true;
+        if (event === 'connection' ? tlsGate.connection(server, a as Socket) : tlsGate.secureConnection(server, a as TLSSocket)) return true;
       }
-      if (event === 'request') {
-        const req = args[0] as http.IncomingMessage;
-        const header = req.headers[TIMEOUT_HEADER];
-        const scope = scopeFromInboundHeader(Array.isArray(header) ? header[0] : header, performance.now());
-        scope.sourceIp = req.socket?.remoteAddress;
-        if ((this as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
-          const res = args[1] as http.ServerResponse;
-          const started = performance.now();
-          if (observe !== undefined) {
-            res.once('finish', () => {
-              observe(res.statusCode, performance.now() - started, Number(req.headers['content-length'] ?? 0) || 0, Number(res.getHeader('content-length') ?? 0) || 0, req);
-            });
-          }
-          const proceed = (release: () => void): boolean => {
-            if (release !== NOTHING_TO_RELEASE) res.once('close', release);
-            const span = tracer?.()?.(req);
-            if (span === undefined) return deadlineStorage.run(scope, () => original.call(this, event, ...args));
-            res.once('finish', () => span.end(res.statusCode));
-            return deadlineStorage.run(scope, () => span.run(() => original.call(this, event, ...args)));
-          };
-          const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
-          if (admission === undefined) return true; // refused: answered without the application
-          if (typeof admission === 'function') return proceed(admission);
-          // Authentication/authorization first: the application sees the request once it passed.
-          void admission.then((release) => {
-            if (release !== undefined) proceed(release);
-          });
-          return true;
-        }
-        return deadlineStorage.run(scope, () => original.call(this, event, ...args));
-      }
-      return original.call(this, event, ...args);
+      // eslint-disable-next-line prefer-rest-params -- passes every argument on without building an array first
+      return Reflect.apply(original, this, arguments);
     } as Emit,
   );
+
+  function request(server: unknown, original: Emit, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    // Read from rawHeaders: req.headers is built on first use, and an application that never reads it should not pay for that.
+    const raw = req.rawHeaders;
+    let timeout: string | undefined;
+    let length: string | undefined;
+    for (let k = 0; k < raw.length; k += 2) {
+      const name = raw[k]!;
+      if (name.length === TIMEOUT_HEADER.length && (name === TIMEOUT_HEADER || name.toLowerCase() === TIMEOUT_HEADER)) timeout ??= raw[k + 1];
+      else if (name.length === 14 && (name === 'content-length' || name.toLowerCase() === 'content-length')) length ??= raw[k + 1];
+    }
+    const now = performance.now();
+    const scope = scopeFromInboundHeader(timeout, now);
+    scope.sourceIp = req.socket?.remoteAddress;
+    if ((server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return deadlineStorage.run(scope, () => original.call(server, 'request', req, res));
+    if (onFinish !== undefined) {
+      (res as ObservedResponse)[kObserved] = { started: now, requestBytes: Number(length ?? 0) || 0 };
+      res.on('finish', onFinish);
+    }
+    const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
+    if (admission === undefined) return true; // refused: answered without the application
+    if (typeof admission === 'function') return proceed(server, original, req, res, scope, admission);
+    // Authentication/authorization first: the application sees the request once it passed.
+    void admission.then((release) => {
+      if (release !== undefined) proceed(server, original, req, res, scope, release);
+    });
+    return true;
+  }
+
+  function proceed(server: unknown, original: Emit, req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope, release: () => void): boolean {
+    if (release !== NOTHING_TO_RELEASE) res.once('close', release);
+    const span = tracer?.()?.(req);
+    if (span === undefined) return deadlineStorage.run(scope, () => original.call(server, 'request', req, res));
+    res.once('finish', () => span.end(res.statusCode));
+    return deadlineStorage.run(scope, () => span.run(() => original.call(server, 'request', req, res)));
+  }
+
   protos.forEach((p, i) => {
     p.emit = wrapped[i]!;
   });
