@@ -13,6 +13,7 @@ describe('createEndpointState', () => {
     const s = createEndpointState(model('10.0.0.1', 9080));
     expect(s.authority).toBe('10.0.0.1:9080');
     expect(s.origin).toBe('http://10.0.0.1:9080');
+    expect(s.tlsOrigin).toBe('https://10.0.0.1:9080');
     expect(s).toMatchObject({ active: 0, ewmaMs: 0, ewmaStamp: 0, available: true });
   });
 
@@ -20,6 +21,7 @@ describe('createEndpointState', () => {
     const s = createEndpointState(model('::1', 8080));
     expect(s.authority).toBe('[::1]:8080');
     expect(s.origin).toBe('http://[::1]:8080');
+    expect(s.tlsOrigin).toBe('https://[::1]:8080');
     expect(formatAuthority('[fe80::1]', 80)).toBe('[fe80::1]:80');
     expect(formatAuthority('reviews.svc', 80)).toBe('reviews.svc:80');
   });

@@ -17,6 +17,7 @@ export function createEndpointState(ep: EndpointModel): EndpointState {
   return {
     endpoint: ep,
     origin: `http://${authority}`,
+    tlsOrigin: `https://${authority}`,
     authority,
     active: 0,
     ewmaMs: 0,

@@ -8,6 +8,8 @@ export interface EndpointState {
   readonly endpoint: EndpointModel;
   /** `http://host:port`, the undici origin for this endpoint. */
   readonly origin: string;
+  /** `https://host:port`, the origin when the call is made over TLS (made once, not per request). */
+  readonly tlsOrigin: string;
   /** `host:port` */
   readonly authority: string;
   /** Requests in flight to this endpoint. */

@@ -493,7 +493,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     const opts: UpstreamOptions = {
       ...this.opts,
-      origin: this.#secure ? `https://${ep.authority}` : ep.origin,
+      origin: this.#secure ? ep.tlsOrigin : ep.origin,
       path: this.#upstreamPath,
       headers,
       // What undici would derive from the Host header the mesh set, given so it does not parse it per request.
