@@ -99,44 +99,96 @@ export function loadGrpc(): GrpcInternals | undefined {
   return undefined;
 }
 
+type CallDone = ReturnType<GrpcCallObserver['onClientCall']>;
+/** What grpc-js's client drives a call through (its InterceptingCallInterface, not exported by name). */
+type ClientCall = Pick<Grpc.InterceptingCall, 'cancelWithStatus' | 'getPeer' | 'start' | 'sendMessageWithContext' | 'sendMessage' | 'startRead' | 'halfClose' | 'getAuthContext'>;
+
+/**
+ * A client call as grpc-js's client drives it, observed: it passes every
+ * operation to the call underneath and is itself the listener that call
+ * reports to. grpc-js's own interceptor machinery (an InterceptingCall with
+ * its requester, bound listeners and pending-message bookkeeping) would cost
+ * several objects and closures per call for the same observation.
+ */
+class ObservedClientCall implements ClientCall {
+  readonly #inner: ClientCall;
+  readonly #observer: GrpcCallObserver;
+  readonly #method: string;
+  readonly #target: string;
+  #listener: Partial<Grpc.InterceptingListener> | undefined = undefined;
+  #done: CallDone | undefined = undefined;
+  #responded = false;
+  #sent = 0;
+  #received = 0;
+
+  constructor(inner: ClientCall, observer: GrpcCallObserver, method: string, target: string) {
+    this.#inner = inner;
+    this.#observer = observer;
+    this.#method = method;
+    this.#target = target;
+  }
+
+  start(metadata: Grpc.Metadata, listener?: Partial<Grpc.InterceptingListener>): void {
+    this.#listener = listener;
+    this.#done = this.#observer.onClientCall({ method: this.#method, target: this.#target, metadata });
+    this.#inner.start(metadata, this);
+  }
+
+  onReceiveMetadata(metadata: Grpc.Metadata): void {
+    this.#responded = true;
+    this.#listener?.onReceiveMetadata?.(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    this.#received += receivedBytes(message);
+    this.#listener?.onReceiveMessage?.(message);
+  }
+
+  onReceiveStatus(status: Grpc.StatusObject): void {
+    // A trailers-only answer carries the server's content-type; a locally made status has none.
+    this.#done?.(status.code, this.#responded || status.metadata?.get('content-type').length > 0, this.#sent, this.#received);
+    this.#listener?.onReceiveStatus?.(status);
+  }
+
+  sendMessageWithContext(context: Parameters<ClientCall['sendMessageWithContext']>[0], message: unknown): void {
+    beforeSend();
+    this.#inner.sendMessageWithContext(context, message);
+    this.#sent += sentBytes();
+  }
+
+  sendMessage(message: unknown): void {
+    beforeSend();
+    this.#inner.sendMessage(message);
+    this.#sent += sentBytes();
+  }
+
+  cancelWithStatus(status: Grpc.status, details: string): void {
+    this.#inner.cancelWithStatus(status, details);
+  }
+
+  getPeer(): string {
+    return this.#inner.getPeer();
+  }
+
+  startRead(): void {
+    this.#inner.startRead();
+  }
+
+  halfClose(): void {
+    this.#inner.halfClose();
+  }
+
+  getAuthContext(): ReturnType<ClientCall['getAuthContext']> {
+    return this.#inner.getAuthContext();
+  }
+}
+
 export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefined {
   const internals = loadGrpc();
   if (internals === undefined) return undefined;
   const { grpc, client, server } = internals;
   const originalClient = client.getInterceptingCall;
   const originalServer = server.getServerInterceptingCall;
-
-  const clientInterceptor = (options: Grpc.InterceptorOptions, nextCall: Grpc.NextCall, target: string): Grpc.InterceptingCall => {
-    let done: ReturnType<GrpcCallObserver['onClientCall']>;
-    let sent = 0;
-    let received = 0;
-    return new grpc.InterceptingCall(nextCall(options), {
-      start(metadata, listener, next) {
-        done = observer.onClientCall({ method: options.method_definition.path, target, metadata });
-        let headers = false;
-        next(metadata, {
-          onReceiveMetadata(md, nextMd) {
-            headers = true;
-            nextMd(md);
-          },
-          onReceiveMessage(message, nextMsg) {
-            received += receivedBytes(message);
-            nextMsg(message);
-          },
-          onReceiveStatus(status, nextStatus) {
-            // A trailers-only answer carries the server's content-type; a locally made status has none.
-            done(status.code, headers || status.metadata?.get('content-type').length > 0, sent, received);
-            nextStatus(status);
-          },
-        });
-      },
-      sendMessage(message, next) {
-        beforeSend();
-        next(message);
-        sent += sentBytes();
-      },
-    });
-  };
 
   const serverInterceptor: Grpc.ServerInterceptor = (methodDescriptor, call) => {
     let seen: GrpcServerObservation | undefined;
@@ -181,14 +233,11 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
     });
   };
 
-  // Our interceptor is outermost: it sees the call as the application made it.
+  // Outermost: the mesh sees the call as the application made it, through one delegating object per call.
   const wrappedClient: GetInterceptingCall = (args, methodDefinition, options, channel) => {
     countClientMessages(methodDefinition);
-    return clientInterceptor(
-      { ...options, method_definition: methodDefinition } as unknown as Grpc.InterceptorOptions,
-      (opts) => originalClient(args, methodDefinition, opts as unknown as Record<string, unknown>, channel) as Grpc.InterceptingCall,
-      (channel as { getTarget?(): string } | undefined)?.getTarget?.() ?? '',
-    );
+    const inner = originalClient(args, methodDefinition, options, channel) as ClientCall;
+    return new ObservedClientCall(inner, observer, methodDefinition.path, (channel as { getTarget?(): string } | undefined)?.getTarget?.() ?? '');
   };
   // rest: stream, headers, callEventTracker, handler (one per method), options.
   const wrappedServer: GetServerInterceptingCall = (interceptors, ...rest) => {
