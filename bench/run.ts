@@ -13,15 +13,22 @@
  *   p7  against cockatiel (retry + breaker + timeout)
  *   p8  memory with 1,000 endpoints and 100 routes
  *   t   tracing at 100 % sampling
+ * It also draws bench/out/chart.svg: latency of raw, enmesh and the sidecar
+ * pair, and each client's throughput raw and through enmesh.
  * The control plane has its own benchmark: `npm run bench:control-plane` (p9).
  */
 import { parseArgs } from 'node:util';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { median } from './lib/measure.ts';
 import os from 'node:os';
 import { startUpstream, pin } from './lib/upstream.ts';
 import { throughputScenario, throughputTable } from './scenarios/throughput.ts';
 import { cockatielScenario, cockatielTable } from './scenarios/cockatiel.ts';
 import { latencyScenario, latencyTable } from './scenarios/latency.ts';
 import { grpcScenario, grpcTable } from './scenarios/grpc.ts';
+import { renderChart, type LatencyBar, type ThroughputPair } from './lib/chart.ts';
 import { memoryScenario, memoryTable } from './scenarios/memory.ts';
 import { tracingCostScenario, tracingCostTable } from './scenarios/tracing-cost.ts';
 import { mtlsScenario, mtlsTable } from './scenarios/mtls.ts';
@@ -39,6 +46,10 @@ const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const figures: Record<string, number | string | null> = {};
 const fix = (n: number | undefined, d = 4): number | null => (n === undefined || !Number.isFinite(n) ? null : Number(n.toFixed(d)));
 const started = performance.now();
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const chartLatency: LatencyBar[] = [];
+const chartThroughput: ThroughputPair[] = [];
+const medianThroughput = (rounds: readonly { throughput: number }[]): number => median(rounds.map((r) => r.throughput));
 
 out(`enmesh benchmark (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg()[0]!.toFixed(2)}`);
 
@@ -53,6 +64,7 @@ if (only.has('p1')) {
   figures.p1_throughput_ratio = fix(tp.ratio);
   figures.p2_added_cpu_us_per_request = fix(tp.addedCpuUs, 3);
   for (const p of tp.pairs.slice(1)) figures[`p1_${p.client.replace(/\W+/g, '_')}_ratio`] = fix(p.ratio);
+  for (const p of tp.pairs) chartThroughput.push({ label: p.client, raw: medianThroughput(p.raw), mesh: medianThroughput(p.mesh) });
 }
 
 if (only.has('p3')) {
@@ -61,6 +73,7 @@ if (only.has('p3')) {
   const lat = await latencyScenario(upstream, quick ? { rate: 1000, rounds: 3, roundMs: 2000 } : { rate: 1000, rounds: 6, roundMs: 5000 });
   out(latencyTable(lat));
   figures.p3_added_p50_us = fix(lat.meshAddedP50Us, 1);
+  for (const side of lat.sides) chartLatency.push({ name: side.name, p50Us: side.p50Us, p90Us: side.p90Us });
   figures.p3_added_p99_us = fix(lat.meshAddedP99Us, 1);
   figures.p4_proxy_pair_added_p50_us = fix(lat.sidecarAddedP50Us, 1);
   figures.p4_proxy_pair_ratio = fix(lat.sidecarVsMesh, 2);
@@ -72,6 +85,7 @@ if (only.has('p5')) {
   const m = await mtlsScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(mtlsTable(m));
   figures.p5_mtls_ratio = fix(m.ratio);
+  chartThroughput.push({ label: 'undici.request, mTLS', raw: medianThroughput(m.raw), mesh: medianThroughput(m.mesh) });
   out('Authorization check (inbound, in process)');
   const a = authzCostScenario(quick ? 500_000 : 2_000_000);
   out(authzCostTable(a));
@@ -84,6 +98,7 @@ if (only.has('p6')) {
   const g = await grpcScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(grpcTable(g));
   figures.p6_grpc_ratio = fix(g.ratio);
+  chartThroughput.push({ label: 'gRPC unary (grpc-js-xds)', raw: medianThroughput(g.plain), mesh: medianThroughput(g.mesh) });
 }
 
 if (only.has('p7')) {
@@ -116,6 +131,14 @@ if (only.has('t')) {
 }
 
 await upstream.stop();
+if (chartLatency.length > 0 || chartThroughput.length > 0) {
+  const chartFile = join(root, 'bench', 'out', 'chart.svg');
+  await mkdir(dirname(chartFile), { recursive: true });
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  await writeFile(chartFile, renderChart({ subtitle: `npm run bench${quick ? ' --quick' : ''}, ${when} UTC, node ${process.version}, ${os.cpus().length} cores`, latency: chartLatency, throughput: chartThroughput }));
+  out('');
+  out(`chart: ${chartFile}`);
+}
 out('');
 out(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 out(JSON.stringify(figures));

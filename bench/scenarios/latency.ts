@@ -25,6 +25,7 @@ import type { Send } from '../lib/interleave.ts';
 export interface LatencySide {
   readonly name: string;
   readonly p50Us: number;
+  readonly p90Us: number;
   readonly p99Us: number;
   readonly errors: number;
   readonly samples: number;
@@ -98,7 +99,7 @@ export async function latencyScenario(upstream: Upstream, opts: { rate: number; 
 
   const out: LatencySide[] = sides.map((s, i) => {
     const all = concat(lat[i]!);
-    return { name: s.name, p50Us: quantile(all, 0.5), p99Us: quantile(all, 0.99), errors: errors[i]!, samples: all.length };
+    return { name: s.name, p50Us: quantile(all, 0.5), p90Us: quantile(all, 0.9), p99Us: quantile(all, 0.99), errors: errors[i]!, samples: all.length };
   });
   const [raw, viaMesh, proxy] = out as [LatencySide, LatencySide, LatencySide | undefined];
   const meshAddedP50Us = viaMesh.p50Us - raw.p50Us;
