@@ -114,7 +114,7 @@ if (only.has('p7')) {
 if (only.has('p8')) {
   out('');
   out('P8 memory: a fresh HTTP service process (undici and node:http loaded), before enmesh is imported and after init() with 1,000 endpoints and 100 routes');
-  const m = await memoryScenario();
+  const m = await memoryScenario(quick ? 3 : 5);
   out(memoryTable(m));
   figures.p8_added_rss_mb = fix(m.totalMb, 2);
   figures.p8_config_added_rss_mb = fix(m.configMb, 2);

@@ -1,6 +1,6 @@
 /**
  * P8: memory added by enmesh with 1,000 endpoints and 100 routes loaded,
- * measured in fresh processes (bench/lib/memory-child.ts, the median of five)
+ * measured in fresh processes (bench/lib/memory-child.ts, the median of five, three with --quick)
  * so nothing else the benchmark did is counted. The child runs with 1 MB semi-spaces: V8
  * otherwise grows its young generation (up to 64 MB of RSS) with the
  * allocation rate of whatever ran last, which says nothing about what enmesh
@@ -40,6 +40,8 @@ export interface MemoryResult {
   readonly heapTotalMb: number;
   /** Lowest and highest total over the runs. */
   readonly totalRangeMb: readonly [number, number];
+  /** Processes measured. */
+  readonly runs: number;
 }
 
 const mb = (bytes: number): number => bytes / (1024 * 1024);
@@ -55,16 +57,18 @@ async function buildPackage(): Promise<string> {
   return join(out, 'index.js');
 }
 
-/** Fresh processes measured; the figures are their medians (the optimizing compiler's threads make one run vary by about ±0.7 MB). */
-const RUNS = 5;
-
-export async function memoryScenario(): Promise<MemoryResult> {
+/**
+ * Fresh processes measured (`runs`, five by default, three with --quick); the
+ * figures are their medians: the optimizing compiler's threads make one run
+ * vary by about ±0.7 MB.
+ */
+export async function memoryScenario(runs = 5): Promise<MemoryResult> {
   const entry = await buildPackage();
-  const runs: MemoryResult[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  const results: MemoryResult[] = [];
+  for (let i = 0; i < runs; i++) {
     const { stdout } = await run(process.execPath, [...process.execArgv, '--expose-gc', '--max-semi-space-size=1', join(here, '..', 'lib', 'memory-child.ts'), entry], { maxBuffer: 1 << 20 });
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as { bare: Sample; base: Sample; loaded: Sample; full: Sample };
-    runs.push({
+    results.push({
       loadedMb: mb(r.loaded.rss - r.base.rss),
       configMb: mb(r.full.rss - r.loaded.rss),
       totalMb: mb(r.full.rss - r.base.rss),
@@ -72,10 +76,11 @@ export async function memoryScenario(): Promise<MemoryResult> {
       nodeHttpMb: mb(r.base.rss - r.bare.rss),
       heapTotalMb: mb(r.full.heap - r.base.heap),
       totalRangeMb: [0, 0],
+      runs: 1,
     });
   }
-  const med = (key: Exclude<keyof MemoryResult, 'totalRangeMb'>): number => median(runs.map((x) => x[key]));
-  const totals = runs.map((x) => x.totalMb);
+  const med = (key: Exclude<keyof MemoryResult, 'totalRangeMb'>): number => median(results.map((x) => x[key]));
+  const totals = results.map((x) => x.totalMb);
   return {
     loadedMb: med('loadedMb'),
     configMb: med('configMb'),
@@ -84,6 +89,7 @@ export async function memoryScenario(): Promise<MemoryResult> {
     nodeHttpMb: med('nodeHttpMb'),
     heapTotalMb: med('heapTotalMb'),
     totalRangeMb: [Math.min(...totals), Math.max(...totals)],
+    runs,
   };
 }
 
@@ -91,7 +97,7 @@ export function memoryTable(m: MemoryResult): string {
   return [
     `  import + init() with one service      +${m.loadedMb.toFixed(1)} MB RSS`,
     `  1,000 endpoints and 100 routes        +${m.configMb.toFixed(1)} MB RSS`,
-    `  → in all +${m.totalMb.toFixed(1)} MB RSS (${m.totalRangeMb[0].toFixed(1)}–${m.totalRangeMb[1].toFixed(1)} over ${RUNS} processes), +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
+    `  → in all +${m.totalMb.toFixed(1)} MB RSS (${m.totalRangeMb[0].toFixed(1)}–${m.totalRangeMb[1].toFixed(1)} over ${m.runs} processes), +${m.heapTotalMb.toFixed(1)} MB JS heap (goal ≤ 10 MB)`,
     `  (node:http, loaded by the service before enmesh, +${m.nodeHttpMb.toFixed(1)} MB; over a process without it, enmesh adds +${m.totalOverClientOnlyMb.toFixed(1)} MB)`,
   ].join('\n');
 }
