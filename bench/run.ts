@@ -56,7 +56,7 @@ out(`enmesh benchmark (${quick ? 'quick' : 'full'}) — node ${process.version},
 if (only.has('p1')) {
   out('');
   out('P1/P2 throughput and added CPU: 1 KB responses, 50 concurrent, full client stack (routing, LB, retry, timeout, pool limits, breaker, outlier detection, metrics, tracing 1 %), interleaved rounds (medians, ± = spread)');
-  const main = quick ? { rounds: 7, requests: 8000, concurrency: 50 } : { rounds: 15, requests: 20000, concurrency: 50 };
+  const main = quick ? { rounds: 5, requests: 8000, concurrency: 50 } : { rounds: 15, requests: 20000, concurrency: 50 };
   const other = quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 9, requests: 10000, concurrency: 50 };
   const tp = await throughputScenario(upstream, main, other);
   out(throughputTable(tp));
@@ -95,7 +95,7 @@ if (only.has('p5')) {
 if (only.has('p6')) {
   out('');
   out('P6 gRPC unary: xds:///ratings through enmesh vs a plain @grpc/grpc-js-xds client, same control plane and config, 50 concurrent');
-  const g = await grpcScenario(quick ? { rounds: 5, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
+  const g = await grpcScenario(quick ? { rounds: 4, requests: 3000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(grpcTable(g));
   figures.p6_grpc_ratio = fix(g.ratio);
   chartThroughput.push({ label: 'gRPC unary (grpc-js-xds)', raw: medianThroughput(g.plain), mesh: medianThroughput(g.mesh) });
@@ -104,7 +104,7 @@ if (only.has('p6')) {
 if (only.has('p7')) {
   out('');
   out('P7 against cockatiel: the same calls wrapped in cockatiel (retry + breaker + timeout) and through enmesh (pool limits, outlier detection, breaker, retry, timeout: armed, not triggering)');
-  const ck = await cockatielScenario(upstream, quick ? { rounds: 5, requests: 6000, concurrency: 50 } : { rounds: 11, requests: 20000, concurrency: 50 });
+  const ck = await cockatielScenario(upstream, quick ? { rounds: 4, requests: 5000, concurrency: 50 } : { rounds: 11, requests: 20000, concurrency: 50 });
   out(cockatielTable(ck));
   out(`added CPU over raw: cockatiel ${ck.cockatielAddedCpuUs.toFixed(2)} µs/request, enmesh ${ck.meshAddedCpuUs.toFixed(2)} µs/request   enmesh/cockatiel: ${ck.meshVsCockatiel.toFixed(3)} (goal < 1)`);
   out(`throughput ratio over raw: cockatiel ${ck.cockatielThroughputRatio.toFixed(3)}, enmesh full stack ${ck.meshThroughputRatio.toFixed(3)}`);
@@ -124,7 +124,7 @@ if (only.has('p8')) {
 if (only.has('t')) {
   out('');
   out('Tracing at 100 % sampling (in-memory exporter), full client stack, vs raw undici.request');
-  const t = await tracingCostScenario(upstream, quick ? { rounds: 5, requests: 5000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
+  const t = await tracingCostScenario(upstream, quick ? { rounds: 4, requests: 4000, concurrency: 50 } : { rounds: 25, requests: 10000, concurrency: 50 });
   out(tracingCostTable(t));
   figures.tracing_100_ratio = fix(t.ratio);
   figures.tracing_100_added_cpu_us = fix(t.addedCpuUs, 3);
