@@ -17,8 +17,6 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -29,6 +27,7 @@ import { createMeshFile } from '../helpers/mesh-file.ts';
 import type { MeshFile } from '../helpers/mesh-file.ts';
 import { report, scaled } from './lib/figures.ts';
 import { whenReady } from '../helpers/ready-child.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const SERVICE = fileURLToPath(new URL('./lib/mtls-service.ts', import.meta.url));
 const TTL_MS = scaled(4000, 120_000);
@@ -59,13 +58,6 @@ let file: MeshFile;
 let cp: ControlPlane | undefined;
 const services: Record<string, Service> = {};
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function startService(name: string, port: number): Promise<Service> {
   const control = await freePort();

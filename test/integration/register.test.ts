@@ -3,11 +3,11 @@
  * ENMESH_* variables routes an unmodified script's calls by service name.
  */
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/http-backend.ts';
 import { createMeshFile, type MeshFile } from '../helpers/mesh-file.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const run = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
@@ -83,10 +83,7 @@ process.exit(0);
 `;
 
 it('hooks grpc-js when an unmodified script loads it after the mesh started', async () => {
-  const probe = createServer();
-  await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok));
-  const metricsPort = (probe.address() as AddressInfo).port;
-  await new Promise((ok) => probe.close(ok));
+  const metricsPort = await freePort();
   const { stdout } = await run(process.execPath, ['--conditions=enmesh-source', '--import', 'enmesh/register', '--input-type=module', '-e', grpcApp], {
     cwd: root,
     env: { ...process.env, ENMESH_CONFIG: file.path, ENMESH_SERVICE: 'productpage', ENMESH_METRICS_PORT: String(metricsPort) },

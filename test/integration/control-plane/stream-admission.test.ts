@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { main } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { captureIo, type CapturedIo } from '../../helpers/cli-io.ts';
 import { XdsClient } from '../../../src/xds/client/ads-client.ts';
 import { LISTENER } from '../../../src/xds/type-urls.ts';
 import { meshFixture } from '../../helpers/grpc-xds/fixture.ts';
@@ -234,20 +234,7 @@ describe('ADS stream admission', () => {
 });
 
 describe('enmesh control-plane --xds-admission-*', () => {
-  function io(): CliIo & { out: string; err: string } {
-    const c = {
-      out: '',
-      err: '',
-      stdout(t: string) {
-        c.out += t;
-      },
-      stderr(t: string) {
-        c.err += t;
-      },
-      waitForSignal: () => new Promise<string>(() => {}),
-    };
-    return c;
-  }
+  const io = (): CapturedIo => captureIo();
 
   it('documents both flags in the help', async () => {
     const c = io();

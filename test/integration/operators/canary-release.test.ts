@@ -15,7 +15,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { captureIo, type CapturedIo } from '../../helpers/cli-io.ts';
 import { startControlPlane } from '../../../src/control-plane/server.ts';
 import type { ControlPlane } from '../../../src/control-plane/server.ts';
 import { silentLogger } from '../../../src/control-plane/log.ts';
@@ -80,20 +80,7 @@ async function startReviews(release: string, failPercent: number): Promise<void>
   }
 }
 
-function capture(): CliIo & { out: string; err: string } {
-  const c = {
-    out: '',
-    err: '',
-    stdout(t: string) {
-      c.out += t;
-    },
-    stderr(t: string) {
-      c.err += t;
-    },
-    waitForSignal: () => new Promise<string>(() => {}),
-  };
-  return c;
-}
+const capture = (): CapturedIo => captureIo();
 
 /** The `canary` events the admin event stream sends, read while the test runs. */
 function watchEvents(): { text: () => string; close: () => void } {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { join, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { captureIo, type CapturedIo } from '../../helpers/cli-io.ts';
 import { startControlPlane } from '../../../src/control-plane/server.ts';
 import type { ControlPlane } from '../../../src/control-plane/server.ts';
 import { silentLogger } from '../../../src/control-plane/log.ts';
@@ -43,22 +43,7 @@ interface Run {
   err: string;
 }
 
-function capture(colour = false): CliIo & { out: string; err: string } {
-  const c = {
-    out: '',
-    err: '',
-    colour,
-    interactive: false,
-    stdout(t: string) {
-      c.out += t;
-    },
-    stderr(t: string) {
-      c.err += t;
-    },
-    waitForSignal: () => new Promise<string>(() => {}),
-  };
-  return c;
-}
+const capture = (colour = false): CapturedIo => captureIo({ colour, interactive: false });
 
 async function enmesh(args: readonly string[], colour = false): Promise<Run> {
   const io = capture(colour);

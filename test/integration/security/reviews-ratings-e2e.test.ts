@@ -7,14 +7,13 @@
  * cannot even connect.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../../src/control-plane/server.ts';
 import { silentLogger } from '../../../src/control-plane/log.ts';
 import { createMeshFile, type MeshFile } from '../../helpers/mesh-file.ts';
 import { whenReady } from '../../helpers/ready-child.ts';
+import { freePort } from '../../helpers/free-port.ts';
 
 const SERVICE = fileURLToPath(new URL('./fixtures/mesh-service.ts', import.meta.url));
 
@@ -23,13 +22,6 @@ let cp: ControlPlane;
 const children: ChildProcess[] = [];
 const ports: Record<string, { port: number; control: number }> = {};
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function startService(name: string): Promise<void> {
   const { port, control } = ports[name]!;
