@@ -14,13 +14,14 @@ afterEach(() => {
 });
 
 describe('grpcXdsBootstrap', () => {
-  it('is the standard bootstrap: every server insecure with xds_v3, and the node with its zone', () => {
+  it('is the standard bootstrap: every server insecure with xds_v3, the node with its zone, the server listener template', () => {
     expect(grpcXdsBootstrap({ servers: ['127.0.0.1:15010', 'cp-b:15010'], nodeId: 'ratings-client-1', zone: 'zone-a' })).toEqual({
       xds_servers: [
         { server_uri: '127.0.0.1:15010', channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] },
         { server_uri: 'cp-b:15010', channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] },
       ],
       node: { id: 'ratings-client-1', locality: { zone: 'zone-a' } },
+      server_listener_resource_name_template: 'grpc/server?xds.resource.listening_address=%s',
     });
   });
 

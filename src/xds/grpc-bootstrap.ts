@@ -7,11 +7,14 @@
  * A bootstrap the user configured (`GRPC_XDS_BOOTSTRAP` or
  * `GRPC_XDS_BOOTSTRAP_CONFIG`) always wins: enmesh then only registers.
  * grpc-js-xds reads the bootstrap when the first xds channel is created and
- * keeps it, so call this before creating any `xds:` client.
+ * keeps it, so call this before creating any `xds:` client (or `XdsServer`:
+ * `register()` also installs the HTTP filters, RBAC included, that an
+ * xDS-enabled server needs).
  */
 import { createRequire } from 'node:module';
 import { EnmeshError } from '../errors.ts';
 import type { XdsMode } from './client/env.ts';
+import { SERVER_LISTENER_NAME_TEMPLATE } from './resource-names.ts';
 
 export interface GrpcXdsOptions {
   /** Control-plane `host:port`s. grpc-js-xds (1.14) connects to the first one only. */
@@ -35,7 +38,11 @@ export interface GrpcXdsRegistration {
   readonly bootstrap: 'enmesh' | 'user';
 }
 
-/** The standard xDS bootstrap document (gRFC A27) for enmesh's control plane. */
+/**
+ * The standard xDS bootstrap document (gRFC A27) for enmesh's control plane,
+ * with the server listener name template (gRFC A36) so that an `XdsServer`
+ * of `@grpc/grpc-js-xds` in the same process gets its listener from it too.
+ */
 export function grpcXdsBootstrap(options: GrpcXdsOptions): object {
   if (options.servers.length === 0) {
     throw new EnmeshError('ENMESH_ERR_CONFIG_INVALID', 'grpc xDS bootstrap: `servers` is empty; give the control plane host:port.');
@@ -50,6 +57,8 @@ export function grpcXdsBootstrap(options: GrpcXdsOptions): object {
       server_features: ['xds_v3'],
     })),
     node: { id: options.nodeId, locality: { zone: options.zone ?? '' } },
+    // For grpc-js-xds's XdsServer: the control plane answers these names (translate/server-listener.ts).
+    server_listener_resource_name_template: SERVER_LISTENER_NAME_TEMPLATE,
     ...(options.certificateProviders !== undefined ? { certificate_providers: options.certificateProviders } : {}),
   };
 }

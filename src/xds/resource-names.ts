@@ -3,6 +3,7 @@
  * them from a call target (gRPC: `xds:///ratings` or `xds:///ratings:50051`),
  * so these spellings are part of the wire contract.
  */
+import { isIP } from 'node:net';
 import type { ServiceModel } from '../model/types.ts';
 
 /** Listener names of a service: a gRPC target may name the port or not. */
@@ -31,4 +32,24 @@ export function parseClusterName(name: string): { service: string; port: number;
   if (service === '') return undefined;
   const subset = parts[2];
   return subset === '' ? { service, port } : { service, port, subset };
+}
+
+/**
+ * The bootstrap's `server_listener_resource_name_template` (gRFC A36): an
+ * xDS-enabled gRPC server (grpc-js-xds `XdsServer`) asks for the Listener
+ * named by it, `%s` replaced by the `ip:port` it binds. This is the spelling
+ * gRFC A36 and gRPC's own examples use, so a bootstrap written by hand from
+ * them works unchanged; it can never be a service's listener name (service
+ * names hold no `/` or `?`).
+ */
+export const SERVER_LISTENER_NAME_TEMPLATE = 'grpc/server?xds.resource.listening_address=%s';
+
+/** `ip:port` as gRPC servers spell a listening address: IPv6 in brackets. */
+export function listeningAddress(ip: string, port: number): string {
+  return `${isIP(ip) === 6 ? `[${ip}]` : ip}:${port}`;
+}
+
+/** The Listener name a gRPC server bound to `address` (`ip:port`) asks for. */
+export function serverListenerName(address: string): string {
+  return SERVER_LISTENER_NAME_TEMPLATE.replace('%s', address);
 }

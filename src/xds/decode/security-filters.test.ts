@@ -123,6 +123,35 @@ describe('authorization and authentication through xDS (RBAC, jwt_authn)', () =>
   });
 });
 
+describe('a service whose policies are all dry-run', () => {
+  const model = parseMeshYaml(
+    `
+mesh: { trustDomain: demo.local }
+services:
+  ratings: { protocol: grpc, port: 50051 }
+policies:
+  authorization:
+    - { name: preview-deny, target: ratings, action: deny, dryRun: true, from: [{ service: batch }] }
+    - { name: preview-allow, target: ratings, dryRun: true, from: [{ service: reviews }] }
+`,
+    'mesh.yaml',
+  );
+
+  it('gets RBAC filters whose rules enforce nothing (gRPC refuses a filter without rules), and decodes back the same', () => {
+    for (const profile of [ENMESH_PROFILE, GRPC_XDS_PROFILE]) {
+      const tr = translateModel(model, profile);
+      expect(assembleModel(decodeAll(tr)).policies).toStrictEqual(model.policies);
+      const l = decodeMessage(LISTENER, tr.byType.get(LISTENER)!.get('ratings')!.any.value) as { api_listener: { api_listener: { value: Uint8Array } } };
+      const hcm = decodeMessage(HTTP_CONNECTION_MANAGER, l.api_listener.api_listener.value) as { http_filters: { name: string; typed_config: { value: Uint8Array } }[] };
+      for (const f of hcm.http_filters.filter((x) => x.name.startsWith('envoy.filters.http.rbac'))) {
+        const rbac = decodeMessage(RBAC_FILTER, f.typed_config.value) as { rules: { action: string; policies?: object }; shadow_rules: { policies: object } };
+        expect(rbac.rules, f.name).toEqual({ action: 'DENY' });
+        expect(Object.keys(rbac.shadow_rules.policies)).toHaveLength(1);
+      }
+    }
+  });
+});
+
 describe('damaged filter config', () => {
   const where = { kind: 'Listener', name: 'ratings' } as const;
   // A length-delimited field whose length runs past the end of the bytes.

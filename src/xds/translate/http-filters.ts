@@ -11,7 +11,7 @@ import type { MeshModel, ServiceModel } from '../../model/types.ts';
 import { toAny, type AnyMessage } from '../protos.ts';
 import { FAULT_FILTER, ROUTER_FILTER } from '../type-urls.ts';
 import type { Degradations } from './degradations.ts';
-import { jwtAuthnFilter, rbacAllowFilter, rbacDenyFilter } from './security-filters.ts';
+import { jwtAuthnFilter, rbacAllowFilter, rbacDenyFilter, serverRbacAllowFilter, serverRbacDenyFilter } from './security-filters.ts';
 import type { ClientProfile, Message } from './types.ts';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
@@ -44,12 +44,24 @@ const faultFilter: HttpFilterSpec = {
 /** Filters before the router, in execution order: authentication before authorization (RBAC matches the JWT), deny before allow. */
 const FILTER_CHAIN: readonly HttpFilterSpec[] = [jwtAuthnFilter, rbacDenyFilter, rbacAllowFilter, faultFilter];
 
+/** The filters of a gRPC server's own listener (server-listener.ts): what gRPC enforces on servers, deny before allow. */
+const SERVER_FILTER_CHAIN: readonly HttpFilterSpec[] = [serverRbacDenyFilter, serverRbacAllowFilter];
+
 let router: AnyMessage | undefined;
 
 /** The `http_filters` list of a service's listeners. */
 export function httpFilters(ctx: HttpFilterContext): Message[] {
+  return filterList(FILTER_CHAIN, ctx);
+}
+
+/** The `http_filters` list of the listener a gRPC server of the service gets. */
+export function serverHttpFilters(ctx: HttpFilterContext): Message[] {
+  return filterList(SERVER_FILTER_CHAIN, ctx);
+}
+
+function filterList(chain: readonly HttpFilterSpec[], ctx: HttpFilterContext): Message[] {
   const out: Message[] = [];
-  for (const spec of FILTER_CHAIN) {
+  for (const spec of chain) {
     const typed = spec.config(ctx);
     if (typed !== undefined) out.push({ name: spec.name, typed_config: typed, ...(spec.optional === true ? { is_optional: true } : {}) });
   }

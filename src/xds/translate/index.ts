@@ -14,6 +14,7 @@ import { Degradations } from './degradations.ts';
 import { translateListeners } from './listener.ts';
 import { makeResource, MAX_RESOURCE_BYTES } from './resource.ts';
 import { translateRouteConfig } from './route-config.ts';
+import { translateServerListeners } from './server-listener.ts';
 import type { ClientProfile, Message, TranslatedResources, XdsResource } from './types.ts';
 
 export type { ClientProfile, TranslatedResources, XdsResource } from './types.ts';
@@ -35,7 +36,7 @@ export function translateModel(model: MeshModel, profile: ClientProfile): Transl
     [CLUSTER, new Map()],
     [CLUSTER_LOAD_ASSIGNMENT, new Map()],
   ]);
-  const put = (typeUrl: string, items: readonly { name: string; message: Message }[]): void => {
+  const put = (typeUrl: string, items: readonly { name: string; message: Message | Uint8Array }[]): void => {
     const target = byType.get(typeUrl)!;
     for (const { name, message } of items) {
       const resource = makeResource(typeUrl, name, message);
@@ -54,5 +55,7 @@ export function translateModel(model: MeshModel, profile: ClientProfile): Transl
     put(CLUSTER, translateClusters(service, profile, degradations, transportSocket === undefined ? {} : { transportSocket }));
     put(CLUSTER_LOAD_ASSIGNMENT, translateAssignments(service, profile, degradations));
   }
+  // The listeners gRPC servers ask for by their listening address (grpc-xds profile only).
+  put(LISTENER, translateServerListeners(model, profile, degradations));
   return { byType, degradations: degradations.list() };
 }

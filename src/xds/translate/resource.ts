@@ -9,8 +9,9 @@ import type { Message, XdsResource } from './types.ts';
  */
 export const MAX_RESOURCE_BYTES = 4 * 1024 * 1024;
 
-export function makeResource(typeUrl: string, name: string, message: Message): XdsResource {
-  const value = encodeMessage(typeUrl, message);
+/** `message` may be given already encoded (e.g. assembled from pieces encoded once, see server-listener.ts). */
+export function makeResource(typeUrl: string, name: string, message: Message | Uint8Array): XdsResource {
+  const value = message instanceof Uint8Array ? message : encodeMessage(typeUrl, message);
   const version = createHash('sha256').update(value).digest('hex').slice(0, 16);
   return Object.freeze({ typeUrl, name, version, any: { type_url: typeUrl, value } });
 }

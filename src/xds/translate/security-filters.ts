@@ -7,12 +7,15 @@
  *   bad one is refused.
  * - `envoy.filters.http.rbac` twice: the DENY policies first, then the
  *   ALLOW ones (deny wins; with any ALLOW policy everything else is denied).
- *   Dry-run policies go to `shadow_rules` only.
+ *   Dry-run policies go to `shadow_rules` only (gRPC evaluates none).
  *
- * Every filter is `is_optional`: a gRPC client (grpc-js-xds) applies RBAC on
- * servers only and does not know jwt_authn, and must not NACK the listener
- * for them. enmesh's own SDK reads them back (decode/security-filters.ts), so
- * control-plane mode enforces the same policies as file mode.
+ * Every filter is `is_optional` on the API listeners: a gRPC client
+ * (grpc-js-xds) applies RBAC on servers only and does not know jwt_authn, and
+ * must not NACK the listener for them. enmesh's own SDK reads them back
+ * (decode/security-filters.ts), so control-plane mode enforces the same
+ * policies as file mode. A gRPC server's own listener (server-listener.ts)
+ * gets the RBAC filters required, and no jwt_authn, which gRPC servers do not
+ * implement.
  *
  * Encoding (what the decoder relies on):
  * - a source: `service` → principal_name on `spiffe://<td>/service/<name>`
@@ -147,8 +150,9 @@ function rbacFilter(policies: readonly AuthorizationPolicyModel[], action: 'ALLO
   const enforced = mine.filter((p) => !p.dryRun);
   const dry = mine.filter((p) => p.dryRun);
   const rules = (list: readonly AuthorizationPolicyModel[]): Message => ({ action, policies: Object.fromEntries(list.map((p) => [p.name, rbacPolicy(p, trustDomain)])) });
-  // No `rules` at all when only dry-run policies exist: an empty ALLOW rule set would deny everything.
-  return toAny(RBAC_FILTER, { ...(enforced.length > 0 ? { rules: rules(enforced) } : {}), ...(dry.length > 0 ? { shadow_rules: rules(dry), shadow_rules_stat_prefix: 'dry_run_' } : {}) });
+  // Only dry-run policies: `rules` that enforce nothing. An empty DENY set denies nothing (an empty ALLOW
+  // set would deny everything), and gRPC refuses an RBAC filter without `rules`, NACKing the listener.
+  return toAny(RBAC_FILTER, { rules: enforced.length > 0 ? rules(enforced) : { action: 'DENY' }, ...(dry.length > 0 ? { shadow_rules: rules(dry), shadow_rules_stat_prefix: 'dry_run_' } : {}) });
 }
 
 function targetPolicies(ctx: HttpFilterContext): readonly AuthorizationPolicyModel[] {
@@ -166,6 +170,15 @@ export const rbacAllowFilter: HttpFilterSpec = {
   optional: true,
   config: (ctx) => rbacFilter(targetPolicies(ctx), 'ALLOW', ctx.model.mesh.trustDomain),
 };
+
+/**
+ * The same RBAC filters on a gRPC server's own listener (server-listener.ts),
+ * where gRPC enforces them. Required there, not optional: a server that
+ * cannot apply RBAC (grpc-js-xds without `GRPC_XDS_EXPERIMENTAL_RBAC=true`)
+ * must refuse the listener and keep not serving, rather than serve unchecked.
+ */
+export const serverRbacDenyFilter: HttpFilterSpec = { ...rbacDenyFilter, optional: false };
+export const serverRbacAllowFilter: HttpFilterSpec = { ...rbacAllowFilter, optional: false };
 
 /** A JwtProvider for an authentication policy. */
 export function jwtProvider(p: AuthenticationPolicyModel): Message {

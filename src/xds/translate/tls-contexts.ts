@@ -1,20 +1,26 @@
 /**
- * mTLS → transport sockets, for gRPC's proxyless xDS clients (grpc-js-xds):
- * with `mesh.mtls: strict`, every cluster of a service carries an
- * UpstreamTlsContext whose certificates come from the certificate provider
- * instance `enmesh` of the client's bootstrap (a `file_watcher` over the
- * files enmesh writes, see SvidManager.writeGrpcXdsFiles), and whose
- * validation requires the server's URI SAN to be the service's SPIFFE ID.
+ * mTLS → transport sockets, for gRPC's proxyless xDS clients and servers
+ * (grpc-js-xds). With `mesh.mtls: strict`:
+ *
+ * - every cluster of a gRPC service carries an UpstreamTlsContext whose
+ *   certificates come from the certificate provider instance `enmesh` of the
+ *   client's bootstrap (a `file_watcher` over the files enmesh writes, see
+ *   SvidManager.writeGrpcXdsFiles), and whose validation requires the
+ *   server's URI SAN to be the service's SPIFFE ID;
+ * - the filter chain of a gRPC server's own listener (server-listener.ts)
+ *   carries a DownstreamTlsContext: the same provider for its certificate and
+ *   for the CA, and a client certificate required. Which caller may call is
+ *   RBAC's business (the peer's URI SAN), so no SAN is pinned here.
  *
  * Only in `strict`: grpc-js serves a port with TLS or without, so gRPC
  * servers are plaintext in `permissive` and clients must not dial them with
  * TLS. enmesh's own SDK reads `mesh.mtls` and does mTLS itself (its profile
- * gets no transport socket); a grpc-js-xds client whose bootstrap lacks the
- * `enmesh` provider NACKs these clusters, as gRFC A29 requires.
+ * gets no transport socket); a grpc-js-xds client or server whose bootstrap
+ * lacks the `enmesh` provider NACKs these resources, as gRFC A29 requires.
  */
 import type { MeshModel, ServiceModel } from '../../model/types.ts';
 import { toAny } from '../protos.ts';
-import { UPSTREAM_TLS_CONTEXT } from '../type-urls.ts';
+import { DOWNSTREAM_TLS_CONTEXT, UPSTREAM_TLS_CONTEXT } from '../type-urls.ts';
 import type { ClientProfile, Message } from './types.ts';
 
 /** The certificate provider instance name in the bootstrap (`certificate_providers.enmesh`). */
@@ -36,6 +42,26 @@ export function upstreamTransportSocket(service: ServiceModel, model: MeshModel,
           match_subject_alt_names: [{ safe_regex: { regex: `^${id.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}$` } }],
         },
       },
+    }),
+  };
+}
+
+/**
+ * The transport socket of a gRPC server's listener (its filter chain), or
+ * undefined for plaintext. The server applies it only when bound with
+ * `XdsServerCredentials`; other credentials are used as they are.
+ */
+export function downstreamTransportSocket(service: ServiceModel, model: MeshModel, profile: ClientProfile): Message | undefined {
+  if (profile.kind !== 'grpc-xds' || model.mesh.mtls !== 'strict' || service.protocol !== 'grpc') return undefined;
+  const provider = { instance_name: CERTIFICATE_PROVIDER_INSTANCE };
+  return {
+    name: TLS_TRANSPORT_SOCKET,
+    typed_config: toAny(DOWNSTREAM_TLS_CONTEXT, {
+      common_tls_context: {
+        tls_certificate_provider_instance: provider,
+        validation_context: { ca_certificate_provider_instance: provider },
+      },
+      require_client_certificate: { value: true },
     }),
   };
 }

@@ -4,7 +4,11 @@
  *
  *   GRPC_XDS_BOOTSTRAP_CONFIG='{"xds_servers":[...],"node":{...}}' \
  *     node client.ts --target xds:///ratings --calls 500 [--interval-ms 10] [--header k=v ...]
- *       [--method Get|List] [--concurrency 1] [--stagger-ms 0] [--deadline-ms 5000]
+ *       [--method Get|List] [--concurrency 1] [--stagger-ms 0] [--deadline-ms 5000] [--xds-creds]
+ *
+ * `--xds-creds`: the channel's credentials are `XdsChannelCredentials` over
+ * insecure ones, so it applies the TLS context of each cluster (mTLS from the
+ * bootstrap's certificate providers in `mesh.mtls: strict`).
  *
  * Prints one JSON line per call, in the order calls finish:
  * `{"i":0,"backend":"v1","attempt":1,"code":0,"t":1712345678901,"ms":3}` (`t`
@@ -31,12 +35,14 @@ const { values } = parseArgs({
     method: { type: 'string', default: 'Get' },
     concurrency: { type: 'string', default: '1' },
     'stagger-ms': { type: 'string', default: '0' },
+    'xds-creds': { type: 'boolean', default: false },
   },
 });
 
 grpcXds.register();
 const Ratings = ratingsClient();
-const client = new Ratings(values.target, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+const insecure = grpc.credentials.createInsecure();
+const client = new Ratings(values.target, values['xds-creds'] ? new grpcXds.XdsChannelCredentials(insecure) : insecure) as unknown as grpc.Client & {
   [method: string]: (
     req: { key: string },
     md: grpc.Metadata,

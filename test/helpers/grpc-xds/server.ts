@@ -10,6 +10,13 @@
  *
  * Import `startRatingsBackend` in a test, or run `node server.ts --name v1`:
  * it prints `{"name":"v1","port":N}` once listening and stops on SIGTERM.
+ *
+ * With `xdsAddress` (`--xds-address 127.0.0.1:N`) it is grpc-js-xds's
+ * `XdsServer` bound there with `XdsServerCredentials` over insecure ones: the
+ * control plane of the process's bootstrap (`GRPC_XDS_BOOTSTRAP_CONFIG`)
+ * decides its TLS and RBAC, and it listens only once its Listener arrived,
+ * which is when the start resolves (the line is printed). grpc-js-xds keeps
+ * one xDS client per process, so run it as a child process.
  */
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -27,10 +34,21 @@ export interface RatingsBackend {
 export interface RatingsBackendOptions {
   /** Every call fails with this gRPC status code. */
   readonly failWith?: number;
+  /** Serve as an xDS-enabled server (grpc-js-xds `XdsServer`) bound to this `ip:port`. */
+  readonly xdsAddress?: string;
 }
 
 export async function startRatingsBackend(name: string, options: RatingsBackendOptions = {}): Promise<RatingsBackend> {
-  const server = new grpc.Server();
+  let server = new grpc.Server();
+  let credentials = grpc.ServerCredentials.createInsecure();
+  if (options.xdsAddress !== undefined) {
+    const xds = await import('@grpc/grpc-js-xds');
+    // Its HTTP filters (router, RBAC) are registered here; RBAC needs GRPC_XDS_EXPERIMENTAL_RBAC=true.
+    xds.register();
+    // A replaced listener drains the connections of the old one for this long (default 10 minutes).
+    server = new xds.XdsServer({ drainGraceTimeMs: 1000 });
+    credentials = new xds.XdsServerCredentials(credentials);
+  }
   const attempts = new Map<string, number>();
   let calls = 0;
   const handle = (call: grpc.ServerUnaryCall<GetRequest, GetReply>, callback: grpc.sendUnaryData<GetReply>): void => {
@@ -58,7 +76,7 @@ export async function startRatingsBackend(name: string, options: RatingsBackendO
   };
   server.addService(ratingsService(), { Get: handle, List: handle });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));
+    server.bindAsync(options.xdsAddress ?? '127.0.0.1:0', credentials, (err, p) => (err === null ? resolve(p) : reject(err)));
   });
   return {
     name,
@@ -78,8 +96,8 @@ export async function startRatingsBackend(name: string, options: RatingsBackendO
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { name: { type: 'string' } } });
-  const backend = await startRatingsBackend(values.name ?? 'backend');
+  const { values } = parseArgs({ options: { name: { type: 'string' }, 'xds-address': { type: 'string' } } });
+  const backend = await startRatingsBackend(values.name ?? 'backend', values['xds-address'] === undefined ? {} : { xdsAddress: values['xds-address'] });
   process.stdout.write(`${JSON.stringify({ name: backend.name, port: backend.port })}\n`);
   process.once('SIGTERM', () => void backend.close().then(() => process.exit(0)));
 }

@@ -43,12 +43,18 @@ export interface XdsClientOptions {
   readonly staggerMs?: number;
   /** Deadline of every call but the first. Default 5000. */
   readonly deadlineMs?: number;
+  /**
+   * The bootstrap's `certificate_providers` (e.g. SvidManager.writeGrpcXdsFiles's); the channel
+   * then uses `XdsChannelCredentials`, so it speaks mTLS where the cluster says so.
+   */
+  readonly certificateProviders?: object;
 }
 
-export function bootstrapFor(xdsPort: number, nodeId: string): string {
+export function bootstrapFor(xdsPort: number, nodeId: string, certificateProviders?: object): string {
   return JSON.stringify({
     xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, locality: { zone: 'z' } },
+    ...(certificateProviders === undefined ? {} : { certificate_providers: certificateProviders }),
   });
 }
 
@@ -60,8 +66,9 @@ export function spawnXdsClient(options: XdsClientOptions): XdsClientRun {
   if (options.staggerMs !== undefined) args.push('--stagger-ms', String(options.staggerMs));
   if (options.deadlineMs !== undefined) args.push('--deadline-ms', String(options.deadlineMs));
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push('--header', `${k}=${v}`);
+  if (options.certificateProviders !== undefined) args.push('--xds-creds');
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrapFor(options.xdsPort, options.nodeId) },
+    env: { ...process.env, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrapFor(options.xdsPort, options.nodeId, options.certificateProviders) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: CallLine[] = [];
