@@ -268,14 +268,18 @@ export class MeshRuntime {
   recordGrpcOutbound(call: GrpcOutboundCall): void {
     const m = this.metrics;
     if (m !== undefined) {
-      let stats = this.#grpcOutboundStats.get(call.service);
-      if (stats === undefined) this.#grpcOutboundStats.set(call.service, (stats = m.outbound({ service: call.service }, 'grpc')));
+      // Keyed by service, then by the principal the server presented ('' over plaintext).
+      let byPrincipal = this.#grpcOutboundStats.get(call.service);
+      if (byPrincipal === undefined) this.#grpcOutboundStats.set(call.service, (byPrincipal = new Map()));
+      const principal = call.principal ?? '';
+      let stats = byPrincipal.get(principal);
+      if (stats === undefined) byPrincipal.set(principal, (stats = m.outbound(principal === '' ? { service: call.service } : { service: call.service, principal }, 'grpc')));
       stats.record(call.status, call.durationMs, call.requestBytes, call.responseBytes, '', call.grpcStatus);
     }
     const log = this.accessLog;
     if (log !== undefined && log.wants(call.status, '', call.grpcStatus)) logGrpcOutbound(log, call);
   }
-  readonly #grpcOutboundStats = new Map<string, PeerStats>();
+  readonly #grpcOutboundStats = new Map<string, Map<string, PeerStats>>();
 
   /**
    * Starts the server span of an inbound HTTP request (with the caller's

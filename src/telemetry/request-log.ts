@@ -64,6 +64,8 @@ export interface GrpcOutboundCall {
   /** Bytes of the response messages received. */
   readonly responseBytes: number;
   readonly traceId: string | undefined;
+  /** The SPIFFE ID the server presented over mTLS (`destination_principal`), when the channel is secure. */
+  readonly principal?: string | undefined;
 }
 
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);

@@ -50,10 +50,13 @@ export interface GrpcCallObserver {
    * `responded`: the server answered (response headers or trailers came back);
    * the bytes of the messages sent and received (message-sizes.ts).
    */
-  onClientCall(info: GrpcClientCallInfo): (code: number, responded: boolean, requestBytes: number, responseBytes: number) => void;
+  onClientCall(info: GrpcClientCallInfo): (code: number, responded: boolean, requestBytes: number, responseBytes: number, authContext: GrpcAuthContext | null | undefined) => void;
   /** A server call's metadata arrived. */
   onServerCall(info: GrpcServerCallInfo): GrpcServerObservation;
 }
+
+/** What a call knows of its connection's security (grpc-js keeps one per connection). */
+export type GrpcAuthContext = ReturnType<Grpc.InterceptingCall['getAuthContext']>;
 
 export interface GrpcHook {
   uninstall(): void;
@@ -146,7 +149,8 @@ class ObservedClientCall implements ClientCall {
 
   onReceiveStatus(status: Grpc.StatusObject): void {
     // A trailers-only answer carries the server's content-type; a locally made status has none.
-    this.#done?.(status.code, this.#responded || status.metadata?.get('content-type').length > 0, this.#sent, this.#received);
+    const done = this.#done;
+    if (done !== undefined) done(status.code, this.#responded || status.metadata?.get('content-type').length > 0, this.#sent, this.#received, this.#authContext());
     this.#listener?.onReceiveStatus?.(status);
   }
 
@@ -180,6 +184,15 @@ class ObservedClientCall implements ClientCall {
 
   getAuthContext(): ReturnType<ClientCall['getAuthContext']> {
     return this.#inner.getAuthContext();
+  }
+
+  /** The connection's security as the call ends (the server's certificate over TLS), or undefined. */
+  #authContext(): GrpcAuthContext | null | undefined {
+    try {
+      return this.#inner.getAuthContext();
+    } catch {
+      return undefined; // a grpc-js without auth contexts
+    }
   }
 }
 

@@ -19,7 +19,8 @@ import type { HeaderRecord } from '../../runtime/headers.ts';
 import type { PeerIdentity } from '../../security/peer-verify.ts';
 import { TRACE_HEADERS } from '../../telemetry/trace-headers.ts';
 import { clusterName } from '../../xds/resource-names.ts';
-import type { GrpcCallObserver, GrpcServerObservation } from './hook.ts';
+import { parseSpiffeId } from '../../security/spiffe-id.ts';
+import type { GrpcAuthContext, GrpcCallObserver, GrpcServerObservation } from './hook.ts';
 
 /** xDS, LRS and CSDS: the mesh's link to its control plane, not application traffic. */
 const CONTROL_PLANE_METHODS = '/envoy.service.';
@@ -33,6 +34,24 @@ function parseTarget(target: string): { host: string; authority: string; xds: bo
   const authority = m?.[1] ?? target;
   const host = authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.split(':', 1)[0]!;
   return { host, authority, xds };
+}
+
+/**
+ * The SPIFFE ID a server presented over TLS (`destination_principal`): the
+ * one `URI:spiffe://…` SAN of its certificate. grpc-js keeps one auth context
+ * per connection, so the SAN text is read once per connection, not per call.
+ */
+const presented = new WeakMap<object, string | null>();
+export function presentedPrincipal(ctx: GrpcAuthContext | null | undefined): string | undefined {
+  const cert = ctx?.sslPeerCertificate;
+  if (ctx === null || ctx === undefined || cert === undefined) return undefined;
+  let principal = presented.get(ctx);
+  if (principal === undefined) {
+    const uris = (cert.subjectaltname ?? '').split(', ').filter((san) => san.startsWith('URI:'));
+    principal = uris.length === 1 && parseSpiffeId(uris[0]!.slice(4)) !== undefined ? uris[0]!.slice(4) : null;
+    presented.set(ctx, principal);
+  }
+  return principal ?? undefined;
 }
 
 interface Destination {
@@ -81,7 +100,7 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
         attempt.inject(headers);
         for (const name in headers) metadata.set(name, String(headers[name]));
       }
-      return (code, responded, requestBytes, responseBytes) => {
+      return (code, responded, requestBytes, responseBytes, authContext) => {
         const status = responded ? 200 : 0;
         attempt?.end(status, '', undefined, code);
         call?.end(status, '', undefined, code);
@@ -96,6 +115,7 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
           requestBytes,
           responseBytes,
           traceId: call?.spanContext.traceId,
+          principal: presentedPrincipal(authContext),
         });
       };
     },

@@ -91,6 +91,10 @@ it('an insecure xds:///ratings client reaches the server over mTLS as the verifi
       r = await get(client);
     }
     expect(r).toEqual({ code: 0, body: { caller: 'spiffe://demo.local/service/ratings' } });
+    // The client side's metrics name the identity the server presented (destination_principal).
+    const sourceLines = (await mesh.metrics()).split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"') && l.includes('grpc_response_status="0"'));
+    expect(sourceLines.length).toBeGreaterThan(0);
+    for (const line of sourceLines) expect(line).toContain('destination_principal="spiffe://demo.local/service/ratings"');
   } finally {
     client.close();
   }
