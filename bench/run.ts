@@ -64,6 +64,11 @@ if (only.has('p1')) {
   figures.p1_throughput_ratio = fix(tp.ratio);
   figures.p2_added_cpu_us_per_request = fix(tp.addedCpuUs, 3);
   for (const p of tp.pairs.slice(1)) figures[`p1_${p.client.replace(/\W+/g, '_')}_ratio`] = fix(p.ratio);
+  // Which GC mode the process ran in (docs/performance.md, "Two GC modes"): GC per request of each side, majors in all.
+  const head = tp.pairs[0]!;
+  figures.p1_raw_gc_us_per_request = fix(median(head.raw.map((r) => r.gcUsPerRequest)), 3);
+  figures.p1_mesh_gc_us_per_request = fix(median(head.mesh.map((r) => r.gcUsPerRequest)), 3);
+  figures.p1_major_gcs = [...head.raw, ...head.mesh].reduce((a, r) => a + r.majorGcs, 0);
   for (const p of tp.pairs) chartThroughput.push({ label: p.client, raw: medianThroughput(p.raw), mesh: medianThroughput(p.mesh) });
 }
 

@@ -56,5 +56,7 @@ export function sideRow(name: string, rounds: readonly RoundResult[]): string {
   const tp = rounds.map((x) => x.throughput);
   const cpu = rounds.map((x) => x.cpuUsPerRequest);
   const errs = rounds.reduce((a, x) => a + x.errors, 0);
-  return `  ${name.padEnd(34)} ${median(tp).toFixed(0).padStart(9)} req/s ±${spreadPercent(tp).toFixed(1).padStart(5)}%   ${median(cpu).toFixed(2).padStart(7)} µs CPU/req   errors ${errs}`;
+  const gc = median(rounds.map((x) => x.gcUsPerRequest ?? 0));
+  const majors = rounds.reduce((a, x) => a + (x.majorGcs ?? 0), 0);
+  return `  ${name.padEnd(34)} ${median(tp).toFixed(0).padStart(9)} req/s ±${spreadPercent(tp).toFixed(1).padStart(5)}%   ${median(cpu).toFixed(2).padStart(7)} µs CPU/req (GC ${gc.toFixed(2)}, ${majors} major)   errors ${errs}`;
 }

@@ -1,4 +1,5 @@
-/** Closed-loop load with fixed concurrency; measures wall time and this process's CPU. */
+/** Closed-loop load with fixed concurrency; measures wall time, this process's CPU and its GC. */
+import { gcSince, gcSoFar } from './gc-meter.ts';
 
 export interface RoundResult {
   readonly requests: number;
@@ -9,11 +10,16 @@ export interface RoundResult {
   readonly throughput: number;
   /** CPU microseconds per request (user + system of this process). */
   readonly cpuUsPerRequest: number;
+  /** GC pause microseconds per request (part of the CPU above). */
+  readonly gcUsPerRequest: number;
+  /** Major collections during the round. */
+  readonly majorGcs: number;
 }
 
 export async function closedLoop(requests: number, concurrency: number, send: () => Promise<void>): Promise<RoundResult> {
   let next = 0;
   let errors = 0;
+  const gc0 = gcSoFar();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
@@ -30,7 +36,8 @@ export async function closedLoop(requests: number, concurrency: number, send: ()
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const cpuUs = cpu.user + cpu.system;
-  return { requests, wallMs, cpuUs, errors, throughput: (requests / wallMs) * 1000, cpuUsPerRequest: cpuUs / requests };
+  const gc = gcSince(gc0);
+  return { requests, wallMs, cpuUs, errors, throughput: (requests / wallMs) * 1000, cpuUsPerRequest: cpuUs / requests, gcUsPerRequest: (gc.ms * 1000) / requests, majorGcs: gc.major };
 }
 
 export function median(values: readonly number[]): number {
