@@ -15,7 +15,8 @@
  * `close()` itself. Per-request cost: a state read and two array increments.
  */
 import { EventEmitter } from 'node:events';
-import Opossum from 'opossum';
+import { createRequire } from 'node:module';
+import type Opossum from 'opossum';
 import type { CircuitBreakerModel } from '../model/types.ts';
 import type { Clock } from '../policy/retry-budget.ts';
 
@@ -44,6 +45,15 @@ export interface BreakerSnapshot {
   /** Wall-clock ms (`Date.now()`) of the last transition, 0 if none. */
   readonly since: number;
   readonly counters: Readonly<BreakerCounters>;
+}
+
+/**
+ * opossum is loaded by the first breaker, not at import: most services
+ * configure none, and the package is about 0.1 MB of memory once loaded.
+ */
+let OpossumClass: typeof Opossum | undefined;
+function loadOpossum(): typeof Opossum {
+  return (OpossumClass ??= createRequire(import.meta.url)('opossum') as typeof Opossum);
 }
 
 /** Options opossum accepts that its type definitions do not list. */
@@ -90,7 +100,7 @@ export class CircuitBreaker {
       enableSnapshots: false,
       rotateBucketController: new EventEmitter(),
     };
-    this.#opossum = new Opossum(noop, options);
+    this.#opossum = new (loadOpossum())(noop, options);
     this.#opossum.on('open', () => this.#transition(() => this.counters.opened++));
     this.#opossum.on('halfOpen', () => this.#transition(() => this.counters.halfOpened++));
     this.#opossum.on('close', () => this.#transition(() => this.counters.closed++));

@@ -79,7 +79,8 @@ export class CompiledMesh {
     for (const service of model.services.values()) {
       const states: EndpointState[] = [];
       for (const ep of service.endpoints) {
-        const key = `${service.name}|${ep.host}|${ep.port}|${ep.weight}|${ep.zone}|${ep.healthy}|${JSON.stringify(ep.labels)}`;
+        // Joined, not concatenated: one flat string per endpoint instead of a rope (endpoint-state.ts).
+        const key = [service.name, ep.host, ep.port, ep.weight, ep.zone, ep.healthy, JSON.stringify(ep.labels)].join('|');
         const prev = carried.endpoints.get(key);
         // Same endpoint, same attributes: keep its live counters (in-flight, EWMA, ejection).
         // Health is part of the key: a drained or unhealthy endpoint starts unavailable.

@@ -3,7 +3,7 @@
  * are connected, what they reject, and the load reports coming in. Served on
  * the control plane's metrics endpoint from a registry of its own.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom.ts';
 import { ISTIO_BUCKETS } from './istio-metrics.ts';
 
 export interface ControlPlaneMetrics {

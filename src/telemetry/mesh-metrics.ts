@@ -9,7 +9,7 @@
  * Label values come from config (service, route, policy names), never from
  * request data.
  */
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge } from './prom.ts';
 import type { Registry } from 'prom-client';
 
 export interface EnmeshMetrics {

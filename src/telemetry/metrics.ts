@@ -7,7 +7,7 @@
  *   const peer = metrics.outboundToEndpoint('reviews', endpoint, 'http', 'none'); // once per endpoint and config
  *   peer.record(status, durationMs, requestBytes, responseBytes, flags, grpcStatus); // per request
  */
-import { Registry } from 'prom-client';
+import { Registry } from './prom.ts';
 import type { EndpointModel, Labels } from '../model/types.ts';
 import { RequestMetrics } from './istio-metrics.ts';
 import type { PeerLabels, PeerStats, WorkloadLabels } from './istio-metrics.ts';

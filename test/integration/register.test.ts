@@ -66,6 +66,9 @@ const grpcApp = `
 import { createRequire } from 'node:module';
 const require = createRequire(process.cwd() + '/index.js');
 const loadedAtStart = Object.keys(require.cache).some((k) => k.includes('@grpc/grpc-js'));
+// Nor is opossum (no circuit breaker is configured), nor OpenTelemetry's API (metrics on, tracing off).
+const opossumAtStart = Object.keys(require.cache).some((k) => k.includes('/opossum/'));
+const otelAtStart = Object.keys(require.cache).some((k) => k.includes('/@opentelemetry/'));
 const grpc = require('@grpc/grpc-js');
 const bytes = (b) => b;
 const def = { Echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes } };
@@ -76,7 +79,7 @@ const client = new (grpc.makeGenericClientConstructor(def, 'Echo'))('127.0.0.1:'
 for (let i = 0; i < 3; i++) await new Promise((ok, fail) => client.Echo(Buffer.from('hi'), (e, r) => (e ? fail(e) : ok(r))));
 const metrics = await (await fetch('http://127.0.0.1:' + process.env.ENMESH_METRICS_PORT + '/metrics')).text();
 const count = (reporter) => metrics.split('\\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="' + reporter + '"') && l.includes('request_protocol="grpc"')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-console.log(JSON.stringify({ loadedAtStart, server: count('destination') }));
+console.log(JSON.stringify({ loadedAtStart, opossumAtStart, otelAtStart, server: count('destination') }));
 client.close();
 server.forceShutdown();
 process.exit(0);
@@ -90,5 +93,5 @@ it('hooks grpc-js when an unmodified script loads it after the mesh started', as
     timeout: 20_000,
   });
   // The server side's Istio metrics count every call (a client call to an address outside the mesh is not counted).
-  expect(JSON.parse(stdout.trim())).toEqual({ loadedAtStart: false, server: 3 });
+  expect(JSON.parse(stdout.trim())).toEqual({ loadedAtStart: false, opossumAtStart: false, otelAtStart: false, server: 3 });
 });

@@ -4,7 +4,7 @@
  * Read at scrape time from the source's status, so nothing is updated on the
  * watch path.
  */
-import { Gauge } from 'prom-client';
+import { Gauge } from '../../telemetry/prom.ts';
 import type { Registry } from 'prom-client';
 import type { SourceStatus } from './source-status.ts';
 
