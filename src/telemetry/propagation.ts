@@ -49,14 +49,17 @@ export class MeshPropagator implements TextMapPropagator<HeaderRecord> {
     if (this.#b3multi) this.#fields.push('x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled');
   }
 
-  /** Writes `sc` into `headers` in every configured format (replacing what was there). */
-  write(headers: HeaderRecord, sc: SpanContext): void {
+  /**
+   * Writes `sc` into `headers` in every configured format (replacing what was there).
+   * `traceparent`: the W3C header already made for `sc` (a pooled unsampled root), or ''.
+   */
+  write(headers: HeaderRecord, sc: SpanContext, traceparent = ''): void {
     const sampled = (sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
     if (this.#w3c) {
-      headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${sampled ? '01' : '00'}`;
+      headers.traceparent = traceparent !== '' ? traceparent : `00-${sc.traceId}-${sc.spanId}-${sampled ? '01' : '00'}`;
       const state = sc.traceState?.serialize();
       if (state !== undefined && state !== '') headers.tracestate = state;
-      else delete headers.tracestate;
+      else if (headers.tracestate !== undefined) delete headers.tracestate;
     }
     if (this.#b3) headers.b3 = `${sc.traceId}-${sc.spanId}-${sampled ? '1' : '0'}`;
     if (this.#b3multi) {

@@ -164,6 +164,25 @@ describe('sampling', () => {
     expect(h.b3).toBeUndefined();
   });
 
+  it('gives an unsampled new root a fresh pooled traceparent whose ids are its span context', async () => {
+    const t = await tracing({ sampleRate: 0, propagation: ['tracecontext', 'b3'] });
+    const seen = new Set<string>();
+    for (let i = 0; i < 400; i++) {
+      const call = t.startCall({ service: 'reviews', method: 'GET' });
+      const h: HeaderRecord = { tracestate: 'stale=1' };
+      call.startAttempt({ attempt: 1, cluster: 'c', endpoint: '127.0.0.1:1' }).inject(h);
+      const sc = call.spanContext;
+      expect(h.traceparent).toBe(`00-${sc.traceId}-${sc.spanId}-00`);
+      expect(h.b3).toBe(`${sc.traceId}-${sc.spanId}-0`);
+      expect(h.tracestate).toBeUndefined();
+      expect(trace.isSpanContextValid(sc)).toBe(true);
+      seen.add(sc.traceId);
+      call.end(200);
+    }
+    expect(seen.size).toBe(400);
+    expect(t.memory!.getFinishedSpans()).toEqual([]);
+  });
+
   it('follows an unsampled caller even at rate 1', async () => {
     const t = await tracing({ sampleRate: 1 });
     const server = t.startServer({ traceparent: `00-${parentTrace}-${parentSpan}-00` }, { service: 'reviews', method: 'GET' });
@@ -239,6 +258,19 @@ describe('PooledIdGenerator', () => {
     expect(traces.size).toBe(1000);
     for (const s of spans) expect(s).toMatch(/^[0-9a-f]{16}$/);
     for (const t of traces) expect(t).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('cuts whole unsampled traceparents from a pool, distinct across refills', () => {
+    const ids = new PooledIdGenerator(64);
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const tp = ids.sliceTraceparent();
+      expect(tp).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      expect(tp.slice(3, 35)).not.toBe('0'.repeat(32));
+      seen.add(tp.slice(3, 35));
+      seen.add(tp.slice(36, 52));
+    }
+    expect(seen.size).toBe(2000);
   });
 
   it('cuts ids from the pool text without repeating the copied ones', () => {

@@ -145,17 +145,32 @@ const SAMPLED_KEY = createContextKey('enmesh.sampled');
  */
 class QuietCall implements CallSpan, AttemptSpan, SpanContext {
   readonly recording = false;
-  readonly traceId: string;
-  readonly spanId: string;
   readonly traceFlags: number;
   readonly traceState: TraceState | undefined;
+  /** A new unsampled root's whole `traceparent` (its ids are cut from it when asked for); '' otherwise. */
+  readonly #traceparent: string;
+  #traceId: string;
+  #spanId: string;
   readonly #propagator: MeshPropagator;
-  constructor(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined, propagator: MeshPropagator) {
-    this.traceId = traceId;
-    this.spanId = spanId;
+  constructor(traceId: string, spanId: string, traceFlags: number, traceState: TraceState | undefined, propagator: MeshPropagator, traceparent = '') {
+    this.#traceId = traceId;
+    this.#spanId = spanId;
     this.traceFlags = traceFlags;
     this.traceState = traceState;
     this.#propagator = propagator;
+    this.#traceparent = traceparent;
+  }
+  /** A new trace, not sampled: ids and header from the pool in one slice. */
+  static newRoot(traceparent: string, propagator: MeshPropagator): QuietCall {
+    return new QuietCall('', '', TraceFlags.NONE, undefined, propagator, traceparent);
+  }
+  get traceId(): string {
+    if (this.#traceId === '') this.#traceId = this.#traceparent.slice(3, 35);
+    return this.#traceId;
+  }
+  get spanId(): string {
+    if (this.#spanId === '') this.#spanId = this.#traceparent.slice(36, 52);
+    return this.#spanId;
   }
   get spanContext(): SpanContext {
     return this;
@@ -164,7 +179,7 @@ class QuietCall implements CallSpan, AttemptSpan, SpanContext {
     return this;
   }
   inject(headers: HeaderRecord): void {
-    this.#propagator.write(headers, this);
+    this.#propagator.write(headers, this, this.#traceparent);
   }
   setFault(): void {}
   setAttribute(): void {}
@@ -428,7 +443,7 @@ export class MeshTracing {
       return new QuietCall(p.traceId, p.spanId, p.traceFlags, p.traceState, this.propagator);
     }
     if (own.random() < own.rate) return undefined;
-    return new QuietCall(own.ids.sliceTraceId(), own.ids.sliceSpanId(), TraceFlags.NONE, undefined, this.propagator);
+    return QuietCall.newRoot(own.ids.sliceTraceparent(), this.propagator);
   }
 
   /** A root that passed {@link #decide} is sampled: tell the sampler not to roll again. */
