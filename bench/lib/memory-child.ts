@@ -17,10 +17,15 @@ import { pathToFileURL } from 'node:url';
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with --expose-gc');
 
+/**
+ * Memory once the process is quiet: collected four times, with pauses long enough for V8's
+ * background compile jobs started by the work just done to finish (their memory is part of what
+ * stays; measuring while they still run made single processes vary by about ±1 MB).
+ */
 async function settle(): Promise<{ rss: number; heap: number }> {
   for (let i = 0; i < 4; i++) {
     gc!();
-    await sleep(20);
+    await sleep(100);
   }
   const m = process.memoryUsage();
   return { rss: m.rss, heap: m.heapUsed };

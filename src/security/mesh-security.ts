@@ -19,7 +19,7 @@ import type { EnmeshMetrics } from '../telemetry/mesh-metrics.ts';
 import { httpCaClient } from './ca-client.ts';
 import type { HttpCaClient } from './ca-client.ts';
 import { MeshMtls } from './mesh-mtls.ts';
-import { PEER_REFUSAL_REASONS } from './peer-verify.ts';
+import { PEER_REFUSAL_REASONS } from './peer-refusal.ts';
 import type { PeerRefusalReason } from './peer-verify.ts';
 import { GRPC_XDS_FILES } from './grpc-xds-files.ts';
 import type { GrpcXdsFiles, SvidManager } from './svid-manager.ts';

@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
 import type { buildConnector } from 'undici';
-import { peerError } from './peer-verify.ts';
+import { peerError } from './peer-refusal.ts';
 import type { ExpectedPeer, PeerIdentity, PeerVerifier } from './peer-verify.ts';
 import { recordPeer } from './peer-store.ts';
 

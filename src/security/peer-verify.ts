@@ -24,34 +24,12 @@ import { EnmeshError } from '../errors.ts';
 import { parseSpiffeId, serviceOf } from './spiffe-id.ts';
 import { KeyUsage, OID, pemToDers, readBasicConstraints, readExtensions, readGeneralNames, readKeyUsage, readOidSequence, visibleAscii } from './x509.ts';
 import type { RawExtension } from './x509.ts';
+import { MAX_CHAIN_LENGTH, PEER_REFUSAL_REASONS, peerChain, peerError, type PeerRefusalReason } from './peer-refusal.ts';
 
-export type PeerRefusalReason =
-  | 'no-certificate'
-  | 'malformed'
-  | 'untrusted'
-  | 'chain-invalid'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'ca-as-leaf'
-  | 'key-usage'
-  | 'eku'
-  | 'san-missing'
-  | 'san-no-uri'
-  | 'san-multiple-uri'
-  | 'san-unexpected-type'
-  | 'san-encoding'
-  | 'spiffe-id-invalid'
-  | 'trust-domain'
-  | 'unexpected-identity'
-  | 'tls-unauthorized'
-  | 'plaintext'
-  | 'svid-unavailable';
+// What the mesh reads without verifying anything lives in peer-refusal.ts, so that a process
+// without mTLS does not load this module and its X.509 parser; re-exported here as before.
+export { MAX_CHAIN_LENGTH, PEER_REFUSAL_REASONS, peerChain, peerError, type PeerRefusalReason } from './peer-refusal.ts';
 
-export const PEER_REFUSAL_REASONS: readonly PeerRefusalReason[] = Object.freeze([
-  'no-certificate', 'malformed', 'untrusted', 'chain-invalid', 'expired', 'not-yet-valid', 'ca-as-leaf', 'key-usage', 'eku',
-  'san-missing', 'san-no-uri', 'san-multiple-uri', 'san-unexpected-type', 'san-encoding', 'spiffe-id-invalid', 'trust-domain',
-  'unexpected-identity', 'tls-unauthorized', 'plaintext', 'svid-unavailable',
-] as const);
 
 export interface PeerIdentity {
   readonly spiffeId: string;
@@ -79,7 +57,6 @@ export interface TrustBundle {
   readonly version: string;
 }
 
-export const MAX_CHAIN_LENGTH = 5;
 const KNOWN_CRITICAL: ReadonlySet<string> = new Set<string>([OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectAltName, OID.nameConstraints]);
 const DEFAULT_CACHE_ENTRIES = 1024;
 
@@ -230,24 +207,6 @@ export class PeerVerifier {
     this.#cache.set(key, { identity, bundleVersion: bundle.version, validFrom, validTo });
     return { ok: true, identity };
   }
-}
-
-/** An `ENMESH_ERR_PEER_IDENTITY` error for a refusal; `reason` is also on the error. */
-export function peerError(r: { readonly reason: PeerRefusalReason; readonly message: string }): EnmeshError & { reason: PeerRefusalReason } {
-  return Object.assign(new EnmeshError('ENMESH_ERR_PEER_IDENTITY', `peer refused (${r.reason}): ${r.message}`), { reason: r.reason });
-}
-
-/** DER of a TLS peer's certificate chain, leaf first (as `getPeerCertificate(true)` gives it). */
-export function peerChain(cert: PeerCertificate | Record<string, never> | null | undefined): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let c = cert as (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined;
-  while (c?.raw !== undefined && out.length <= MAX_CHAIN_LENGTH) {
-    out.push(c.raw);
-    const next = c.issuerCertificate;
-    if (next === undefined || next === c || next.raw === undefined || next.raw.equals(c.raw)) break;
-    c = next;
-  }
-  return out;
 }
 
 function matches(expected: ExpectedPeer, id: PeerIdentity): boolean {

@@ -25,7 +25,7 @@ import { createInboundMtlsGate } from '../../security/inbound-mtls.ts';
 import type { MeshMtls } from '../../security/mesh-mtls.ts';
 import { peerOf, recordPeer, recordPeerCertificate } from '../../security/peer-store.ts';
 import type { PeerIdentity } from '../../security/peer-verify.ts';
-import { peerChain } from '../../security/peer-verify.ts';
+import { peerChain } from '../../security/peer-refusal.ts';
 import { loadGrpc } from './hook.ts';
 
 export interface GrpcInboundSecurityOptions {
