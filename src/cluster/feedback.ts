@@ -58,9 +58,9 @@ export function createEndpointFeedback(opts: FeedbackOptions = {}): EndpointFeed
     onStart(ep) {
       ep.active++;
     },
-    onEnd(ep, latencyMs, ok) {
+    onEnd(ep, latencyMs, ok, at) {
       if (ep.active > 0) ep.active--;
-      observeLatency(ep, latencyMs, ok, now(), decayMs);
+      observeLatency(ep, latencyMs, ok, at ?? now(), decayMs);
     },
   };
 }

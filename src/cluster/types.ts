@@ -44,5 +44,6 @@ export interface Balancer {
 /** Called by the transport around each attempt so stateful balancers learn. */
 export interface EndpointFeedback {
   onStart(ep: EndpointState): void;
-  onEnd(ep: EndpointState, latencyMs: number, ok: boolean): void;
+  /** `now`: the caller's clock reading (performance.now()) when it has one, to save reading it again. */
+  onEnd(ep: EndpointState, latencyMs: number, ok: boolean, now?: number): void;
 }

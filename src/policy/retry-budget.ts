@@ -71,9 +71,9 @@ export class RetryBudget {
     this.#origin = now();
   }
 
-  /** Counts one logical request (its first attempt). */
-  recordRequest(): void {
-    const b = this.#advance(true);
+  /** Counts one logical request (its first attempt). `now`: the caller's reading of this budget's clock, if it has one. */
+  recordRequest(now?: number): void {
+    const b = this.#advance(true, now);
     this.#requests[b]++;
     this.#requestTotal++;
   }
@@ -118,8 +118,8 @@ export class RetryBudget {
    * for a fraction of a second of requests, and those retries would free budget again when that
    * bucket leaves the window.
    */
-  #advance(traffic: boolean): number {
-    const now = this.#now();
+  #advance(traffic: boolean, at?: number): number {
+    const now = at ?? this.#now();
     if (this.#idle && traffic) {
       // Every bucket is zero while idle, so re-basing moves nothing.
       this.#idle = false;

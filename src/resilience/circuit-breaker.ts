@@ -128,11 +128,11 @@ export class CircuitBreaker {
     return false;
   }
 
-  /** The request got a response that is not a failure. */
-  onSuccess(): void {
+  /** The request got a response that is not a failure. `now`: the caller's reading of the breaker's clock, if it has one. */
+  onSuccess(now?: number): void {
     const o = this.#opossum;
     if (o.closed) {
-      this.#successes[this.#advance()]++;
+      this.#successes[this.#advance(now)]++;
       this.#requestTotal++;
       return;
     }
@@ -140,10 +140,10 @@ export class CircuitBreaker {
   }
 
   /** The request failed: a 5xx, a connect failure, a reset, a per-try timeout. */
-  onFailure(): void {
+  onFailure(now?: number): void {
     const o = this.#opossum;
     if (o.closed) {
-      this.#failures[this.#advance()]++;
+      this.#failures[this.#advance(now)]++;
       this.#requestTotal++;
       this.#failureTotal++;
       if (this.#requestTotal >= this.#volume && (this.#failureTotal * 100) / this.#requestTotal > this.#threshold) o.open();
@@ -187,8 +187,8 @@ export class CircuitBreaker {
   }
 
   /** Moves the window to now, clearing expired buckets; returns the current bucket's index. */
-  #advance(): number {
-    const bucket = Math.floor(this.#now() / this.#bucketMs);
+  #advance(at?: number): number {
+    const bucket = Math.floor((at ?? this.#now()) / this.#bucketMs);
     const gap = bucket - this.#bucket;
     if (gap > 0) {
       if (gap >= BUCKETS) {

@@ -402,7 +402,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       else if (isAsyncIterable(body)) body = mirror.tee(body, this.method, this.#upstreamPath, this.headers);
     }
     if (rr.retry !== undefined || rr.hedge !== undefined) {
-      rr.budget?.recordRequest();
+      rr.budget?.recordRequest(now);
       if (!isStaticBody(body) && isAsyncIterable(body)) this.#replay = new ReplayableBody(body, this.runtime.replayLimit);
       else this.#body = body;
       // Hedge only what can be sent twice at once: bodies already in memory.
@@ -564,7 +564,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   }
 
   onAttemptEnd(attempt: AttemptHandler, _controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
-    if (!this.#settle(attempt, true)) return;
+    // One clock reading for everything that ends here: the attempt, the endpoint's latency, the breaker, the call.
+    const now = performance.now();
+    if (!this.#settle(attempt, true, undefined, now)) return;
     if (attempt.draining) {
       // A retried response finished draining: the retry is already scheduled.
       attempt.draining = false;
@@ -573,7 +575,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       return;
     }
     if (attempt.abandoned || this.#finished) return;
-    this.#finish();
+    this.#finish(now);
     this.handler.onResponseEnd?.(this.appController, trailers);
   }
 
@@ -612,15 +614,15 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   }
 
   /** Accounts for an attempt's end once; false when it was already accounted for. */
-  #settle(attempt: AttemptHandler, ok: boolean, err?: Error): boolean {
+  #settle(attempt: AttemptHandler, ok: boolean, err?: Error, now = performance.now()): boolean {
     if (attempt.settled) return false;
     attempt.settled = true;
     this.#live--;
     attempt.span?.end(attempt.status, undefined, err);
-    const elapsed = performance.now() - attempt.startedAt;
+    const elapsed = now - attempt.startedAt;
     attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, elapsed);
     clearTimeout(attempt.perTryTimer);
-    this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : elapsed, ok);
+    this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : elapsed, ok, now);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
     const outlier = this.#policies?.outlier;
     if (outlier !== undefined) {
@@ -752,7 +754,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   }
 
   /** Ends the call's own bookkeeping exactly once: timers, pool slot, breaker outcome, fault slot. */
-  #finish(): void {
+  #finish(now = performance.now()): void {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#totalTimer);
@@ -764,8 +766,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.#holdsBreaker = false;
       const breaker = this.#policies!.breaker!;
       if (this.appController.aborted) breaker.onCancel();
-      else if (this.#finalStatus === 0 || this.#finalStatus >= 500) breaker.onFailure();
-      else breaker.onSuccess();
+      else if (this.#finalStatus === 0 || this.#finalStatus >= 500) breaker.onFailure(now);
+      else breaker.onSuccess(now);
     }
     if (this.#fault !== undefined) {
       this.#fault.release();
@@ -775,7 +777,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const body = this.opts.body;
     const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
     const status = this.appController.aborted ? 0 : this.#finalStatus;
-    const durationMs = performance.now() - this.#startedAt;
+    const durationMs = now - this.#startedAt;
     const service = this.#backend?.service ?? this.svc.service.name;
     this.runtime.recordOutbound(service, this.#lastEndpoint, status, durationMs, requestBytes, this.responseBytes, this.#flags);
     const log = this.runtime.accessLog;
