@@ -10,7 +10,7 @@ const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
 /** `00-` + 32 + `-` + 16 + `-00`: one unsampled W3C traceparent. */
-export const TRACEPARENT_LENGTH = 55;
+const TRACEPARENT_LENGTH = 55;
 /** Random bytes per traceparent: a 16-byte trace id and an 8-byte span id. */
 const TRACEPARENT_BYTES = 24;
 const PARENTS_PER_POOL = 170;

@@ -43,8 +43,9 @@ function parseTarget(target: string): { host: string; authority: string; xds: bo
  */
 const presented = new WeakMap<object, string | null>();
 export function presentedPrincipal(ctx: GrpcAuthContext | null | undefined): string | undefined {
-  const cert = ctx?.sslPeerCertificate;
-  if (ctx === null || ctx === undefined || cert === undefined) return undefined;
+  if (ctx === null || ctx === undefined) return undefined;
+  const cert = ctx.sslPeerCertificate;
+  if (cert === undefined) return undefined;
   let principal = presented.get(ctx);
   if (principal === undefined) {
     const uris = (cert.subjectaltname ?? '').split(', ').filter((san) => san.startsWith('URI:'));
