@@ -20,6 +20,7 @@
  *   per-try timer  — one attempt only;
  *   balancer pick  — per attempt, avoiding the endpoint that just failed.
  */
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, RequestView } from '../routing/types.ts';
 import type { Balancer, EndpointState, PickContext } from '../cluster/types.ts';
@@ -59,46 +60,6 @@ const NOT_RECORDED: AttemptInfo = Object.freeze({ attempt: 0, cluster: '', endpo
 /** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
 
-/**
- * The controller handed to the application's handler: it outlives attempts and
- * forwards pause/resume/abort to whichever attempt is current.
- */
-class CallController implements Controller {
-  readonly #call: OutboundCall;
-  #paused = false;
-  #aborted = false;
-  #reason: Error | null = null;
-  rawHeaders: Buffer[] | null = null;
-  rawTrailers: Buffer[] | null = null;
-
-  constructor(call: OutboundCall) {
-    this.#call = call;
-  }
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-  get paused(): boolean {
-    return this.#paused;
-  }
-  get reason(): Error | null {
-    return this.#reason;
-  }
-  pause(): void {
-    this.#paused = true;
-    this.#call.attemptController?.pause();
-  }
-  resume(): void {
-    this.#paused = false;
-    this.#call.attemptController?.resume();
-  }
-  abort(reason: Error): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.#call.abortByApp(reason);
-  }
-}
-
 /** Handler for one attempt; reports back to the call. */
 class AttemptHandler implements Handler {
   readonly call: OutboundCall;
@@ -132,7 +93,7 @@ class AttemptHandler implements Handler {
   onRequestStart(controller: Controller): void {
     this.controller = controller;
     if (this.abandoned) controller.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'attempt abandoned'));
-    else if (this.call.appController.paused) controller.pause();
+    else if (this.call.paused) controller.pause();
   }
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     this.call.onAttemptResponseStart(this, controller, statusCode, headers as HeaderRecord, statusMessage);
@@ -145,7 +106,7 @@ class AttemptHandler implements Handler {
     }
     if (this.abandoned) return;
     this.call.responseBytes += chunk.length;
-    this.call.handler.onResponseData?.(this.call.appController, chunk);
+    this.call.handler.onResponseData?.(this.call, chunk);
   }
   onResponseEnd(controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     this.call.onAttemptEnd(this, controller, trailers);
@@ -153,22 +114,32 @@ class AttemptHandler implements Handler {
   onResponseError(_controller: Controller, err: Error): void {
     this.call.onAttemptError(this, err);
   }
-  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: import('node:stream').Duplex): void {
-    this.call.handler.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, socket: Duplex): void {
+    this.call.onAttemptUpgrade(this, controller, statusCode, headers as HeaderRecord, socket);
   }
 }
 
-export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, PickContext {
+/**
+ * The call is also the controller the application's handler gets: it outlives
+ * attempts and forwards pause/resume/abort to whichever attempt is current.
+ */
+export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, PickContext, Controller {
   readonly runtime: MeshRuntime;
   readonly svc: ServiceRuntime;
   readonly compiled: CompiledMesh;
   readonly opts: Dispatcher.DispatchOptions;
   readonly handler: Handler;
   readonly dispatch: DispatchFn;
-  readonly appController: CallController;
   readonly method: string;
   readonly path: string;
-  attemptController: Controller | undefined;
+  /** The controller of the attempt whose response the application is reading. */
+  #attemptController: Controller | undefined;
+  #paused = false;
+  #aborted = false;
+  #reason: Error | null = null;
+  /** What the application got as response headers: undici's `responseHeaders: 'raw'` reads them from here. */
+  rawHeaders: HeaderRecord | null = null;
+  rawTrailers: Record<string, string | string[] | undefined> | null = null;
   // DeadlineEntry: the route timeout's place on its deadline list.
   dlNext: DeadlineEntry | null = null;
   dlPrev: DeadlineEntry | null = null;
@@ -230,9 +201,33 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     this.dispatch = dispatch;
     this.method = opts.method ?? 'GET';
     this.path = opts.path ?? '/';
-    this.appController = new CallController(this);
     const origin = opts.origin;
     this.#secure = typeof origin === 'string' ? origin.startsWith('https:') : origin?.protocol === 'https:';
+  }
+
+  // ---- Controller (the application's view of the call) ----
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
+  pause(): void {
+    this.#paused = true;
+    this.#attemptController?.pause();
+  }
+  resume(): void {
+    this.#paused = false;
+    this.#attemptController?.resume();
+  }
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#abortByApp(reason);
   }
 
   // ---- RequestView (lazy: headers are only copied when a route needs them) ----
@@ -259,8 +254,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   start(): boolean {
     const now = performance.now();
     this.#startedAt = now;
-    this.handler.onRequestStart?.(this.appController, {});
-    if (this.appController.aborted) return true;
+    // No context object: undici's own clients pass none either.
+    this.handler.onRequestStart?.(this, null as never);
+    if (this.#aborted) return true;
 
     const selected = this.svc.table.select(this);
     if (selected === undefined) {
@@ -539,18 +535,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     this.#delivered = true;
     this.#finalStatus = status;
-    this.attemptController = controller;
-    if (this.#hedge !== undefined) {
-      // First response wins: no more copies, and the others are cancelled (reported to no policy).
-      this.#hedge.stop();
-      for (const other of this.#hedged ?? []) {
-        if (other === attempt || other.settled) continue;
-        other.abandoned = true;
-        this.#settle(other, false);
-        other.controller?.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'hedged attempt lost the race'));
-      }
-    }
-    if (this.appController.paused) controller.pause();
+    this.#attemptController = controller;
+    this.#cancelOtherCopies(attempt);
+    if (this.#paused) controller.pause();
     const route = this.#route.route;
     if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
     if (status >= 500 && this.#retry?.exhaustedReason !== undefined) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
@@ -560,7 +547,44 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     const flags = headers[FLAGS_HEADER];
     if (flags !== undefined) this.#flags = String(flags);
-    this.handler.onResponseStart?.(this.appController, status, headers, statusMessage ?? '');
+    this.rawHeaders = headers;
+    this.handler.onResponseStart?.(this, status, headers, statusMessage ?? '');
+  }
+
+  /** First response wins: no more hedged copies, and the others are cancelled (reported to no policy). */
+  #cancelOtherCopies(winner: AttemptHandler): void {
+    if (this.#hedge === undefined) return;
+    this.#hedge.stop();
+    for (const other of this.#hedged ?? []) {
+      if (other === winner || other.settled) continue;
+      other.abandoned = true;
+      this.#settle(other, false);
+      other.controller?.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'hedged attempt lost the race'));
+    }
+  }
+
+  /**
+   * The endpoint switched protocols (WebSocket, an `upgrade` request): the
+   * request is over for the mesh — it is counted, its pool slot, breaker
+   * window and route timeout end here — and the socket is the application's.
+   */
+  onAttemptUpgrade(attempt: AttemptHandler, controller: Controller, status: number, headers: HeaderRecord, socket: Duplex): void {
+    if (attempt.abandoned || this.#finished) {
+      socket.destroy();
+      return;
+    }
+    const now = performance.now();
+    attempt.latencyMs = now - attempt.startedAt;
+    attempt.status = status;
+    attempt.outcome = outcomeForStatus(status);
+    this.#settle(attempt, true, undefined, now);
+    this.#cancelOtherCopies(attempt);
+    this.#delivered = true;
+    this.#finalStatus = status;
+    this.#attemptController = controller;
+    this.rawHeaders = headers;
+    this.#finish(now);
+    this.handler.onRequestUpgrade?.(this, status, headers, socket);
   }
 
   onAttemptEnd(attempt: AttemptHandler, _controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
@@ -576,7 +600,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     if (attempt.abandoned || this.#finished) return;
     this.#finish(now);
-    this.handler.onResponseEnd?.(this.appController, trailers);
+    this.rawTrailers = trailers;
+    this.handler.onResponseEnd?.(this, trailers);
   }
 
   onAttemptError(attempt: AttemptHandler, err: Error): void {
@@ -589,15 +614,15 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     if (this.#finished) return;
     // Hedged: another copy is still running, it may yet answer.
-    if (this.#live > 0 && !this.appController.aborted) return;
-    if (this.appController.aborted) {
+    if (this.#live > 0 && !this.#aborted) return;
+    if (this.#aborted) {
       this.#finish();
-      this.handler.onResponseError?.(this.appController, this.appController.reason ?? err);
+      this.handler.onResponseError?.(this, this.#reason ?? err);
       return;
     }
     if (this.#delivered) {
       this.#finish();
-      this.handler.onResponseError?.(this.appController, err);
+      this.handler.onResponseError?.(this, err);
       return;
     }
     if (this.#routeRt.retry !== undefined && this.#canReplay()) {
@@ -626,7 +651,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.
     const outlier = this.#policies?.outlier;
     if (outlier !== undefined) {
-      const outcome = attempt.outcome ?? (err !== undefined && !this.appController.aborted ? outcomeForError(err) : undefined);
+      const outcome = attempt.outcome ?? (err !== undefined && !this.#aborted ? outcomeForError(err) : undefined);
       if (outcome !== undefined) outlier.onResult(attempt.endpoint, outcome);
     }
     return true;
@@ -634,12 +659,12 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
 
   // ---- timers and aborts ----
 
-  abortByApp(reason: Error): void {
+  #abortByApp(reason: Error): void {
     if (this.#queued) {
       this.#queued = false;
       this.#policies?.concurrency?.cancel(this);
       this.#finish();
-      this.handler.onResponseError?.(this.appController, reason);
+      this.handler.onResponseError?.(this, reason);
       return;
     }
     const attempt = this.#current;
@@ -652,7 +677,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       }
       if (!this.#finished) {
         this.#finish();
-        this.handler.onResponseError?.(this.appController, reason);
+        this.handler.onResponseError?.(this, reason);
       }
       return;
     }
@@ -695,7 +720,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     if (this.#delivered) {
       this.#finish();
-      this.handler.onResponseError?.(this.appController, err);
+      this.handler.onResponseError?.(this, err);
     } else {
       this.#localReply(504, err.message, ResponseFlags.UPSTREAM_TIMEOUT);
     }
@@ -746,7 +771,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const reply = localReplyForError(err);
     if (reply === undefined) {
       this.#finish();
-      this.handler.onResponseError?.(this.appController, err);
+      this.handler.onResponseError?.(this, err);
       return;
     }
     const flag = this.#retry?.exhaustedReason !== undefined ? `${reply.flag},${ResponseFlags.RETRY_LIMIT_EXCEEDED}` : reply.flag;
@@ -765,7 +790,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (this.#holdsBreaker) {
       this.#holdsBreaker = false;
       const breaker = this.#policies!.breaker!;
-      if (this.appController.aborted) breaker.onCancel();
+      if (this.#aborted) breaker.onCancel();
       else if (this.#finalStatus === 0 || this.#finalStatus >= 500) breaker.onFailure(now);
       else breaker.onSuccess(now);
     }
@@ -773,10 +798,10 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.#fault.release();
       this.#fault = undefined;
     }
-    this.#span?.end(this.appController.aborted ? 0 : this.#finalStatus, this.#flags);
+    this.#span?.end(this.#aborted ? 0 : this.#finalStatus, this.#flags);
     const body = this.opts.body;
     const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
-    const status = this.appController.aborted ? 0 : this.#finalStatus;
+    const status = this.#aborted ? 0 : this.#finalStatus;
     const durationMs = now - this.#startedAt;
     const service = this.#backend?.service ?? this.svc.service.name;
     this.runtime.recordOutbound(service, this.#lastEndpoint, status, durationMs, requestBytes, this.responseBytes, this.#flags);
@@ -816,10 +841,10 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (flag !== undefined) headers[FLAGS_HEADER] = flag;
     if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;
     const h = this.handler;
-    const c = this.appController;
-    h.onResponseStart?.(c, status, headers, '');
-    if (payload.length > 0 && !c.aborted) h.onResponseData?.(c, payload);
-    if (!c.aborted) h.onResponseEnd?.(c, {});
+    this.rawHeaders = headers;
+    h.onResponseStart?.(this, status, headers, '');
+    if (payload.length > 0 && !this.#aborted) h.onResponseData?.(this, payload);
+    if (!this.#aborted) h.onResponseEnd?.(this, {});
   }
 }
 

@@ -195,3 +195,39 @@ describe('request bodies and replay', () => {
     expect(v1.seen[0]!.body.length).toBe(big.length);
   });
 });
+
+describe("undici's responseHeaders: 'raw'", () => {
+  it('gets the response headers as name/value pairs through the mesh, as from a raw request', async () => {
+    const { request } = await import('undici');
+    const res = await request('http://reviews:9080/raw', { responseHeaders: 'raw' });
+    expect(res.statusCode).toBe(200);
+    const backend = await res.body.text();
+    const raw = res.headers as unknown as string[];
+    expect(Array.isArray(raw)).toBe(true);
+    const pairs = new Map<string, string>();
+    for (let i = 0; i + 1 < raw.length; i += 2) pairs.set(String(raw[i]).toLowerCase(), String(raw[i + 1]));
+    expect(['v1', 'v2']).toContain(backend);
+    expect(pairs.get('x-backend')).toBe(backend);
+    expect(pairs.get('server')).toBe('test-backend');
+  });
+});
+
+describe('node:http with Expect: 100-continue', () => {
+  it("emits 'continue' itself and sends the body without the header, as Envoy does by default", async () => {
+    const http = await import('node:http');
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: 'reviews', port: 9080, method: 'PUT', path: '/expect', headers: { Expect: '100-continue', 'content-length': 7 } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('continue', () => req.end('payload'));
+      req.on('error', reject);
+    });
+    expect(reply.status).toBe(200);
+    const seen = [...v1.seen, ...v2.seen].find((s) => s.url === '/expect');
+    expect(seen?.body).toBe('payload');
+    expect(seen?.headers.expect).toBeUndefined();
+  });
+});

@@ -134,7 +134,13 @@ interface ParsedArgs {
   callback: Callback | undefined;
 }
 
-/** Node's argument forms: (url[, options][, cb]) or (options[, cb]). Returns undefined for forms we pass through (sockets, custom connections). */
+/**
+ * Node's argument forms: (url[, options][, cb]) or (options[, cb]). Returns
+ * undefined for forms passed through: a Unix socket path names no network
+ * authority. A custom `agent` or `createConnection` is a connection detail the
+ * mesh replaces for its services, as it picks the endpoint and the connection
+ * (the `ws` WebSocket client always passes a `createConnection` of its own).
+ */
 function parseArgs(args: unknown[], defaultProtocol: 'http:' | 'https:'): ParsedArgs | undefined {
   let options: Record<string, unknown> = {};
   let i = 0;
@@ -158,7 +164,7 @@ function parseArgs(args: unknown[], defaultProtocol: 'http:' | 'https:'): Parsed
     i = 1;
   }
   const callback = typeof args[i] === 'function' ? (args[i] as Callback) : undefined;
-  if (options.socketPath !== undefined || options.createConnection !== undefined) return undefined;
+  if (options.socketPath !== undefined) return undefined;
   const protocol = options.protocol === 'https:' ? 'https:' : options.protocol === 'http:' ? 'http:' : defaultProtocol;
   if (protocol !== defaultProtocol) return undefined; // Node would throw; let it.
   let hostname = typeof options.hostname === 'string' ? options.hostname : typeof options.host === 'string' ? stripPort(options.host) : 'localhost';

@@ -82,6 +82,7 @@ export class MeshClientRequest extends Writable {
   #timeoutMs = 0;
   #abortReason: Error | undefined;
   #closeEmitted = false;
+  #continueSent = false;
 
   constructor(target: MeshRequestTarget, dispatcher: Dispatcher, replayLimit: number, cb?: (res: MeshIncomingMessage) => void) {
     // Not auto-destroyed on 'finish': the request lives until its response ends, like ClientRequest.
@@ -94,6 +95,7 @@ export class MeshClientRequest extends Writable {
     this.host = target.host;
     this.protocol = target.protocol;
     this.#headers = target.headers;
+    this.#answerExpect();
     if (cb !== undefined) this.once('response', cb);
     if (target.timeout !== undefined && target.timeout > 0) this.setTimeout(target.timeout);
     const signal = target.signal;
@@ -110,7 +112,20 @@ export class MeshClientRequest extends Writable {
   setHeader(name: string, value: number | string | readonly string[]): this {
     if (this.#headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
     this.#headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
+    this.#answerExpect();
     return this;
+  }
+
+  /**
+   * `Expect: 100-continue` is answered by the mesh, as Envoy does by default:
+   * 'continue' is emitted at once and the header is not sent upstream (undici,
+   * which carries the request, does not speak it), so a client that waits for
+   * 'continue' before writing its body does not wait forever.
+   */
+  #answerExpect(): void {
+    if (this.#continueSent || !expectsContinue(this.#headers)) return;
+    this.#continueSent = true;
+    process.nextTick(() => this.emit('continue'));
   }
   getHeader(name: string): string | string[] | undefined {
     return this.#headers[name.toLowerCase()];
@@ -207,7 +222,13 @@ export class MeshClientRequest extends Writable {
     this.#headersSent = true;
     const t = this.#target;
     const origin = `${t.protocol}//${t.host.includes(':') ? `[${t.host}]` : t.host}${isDefaultPort(t.protocol, t.port) ? '' : `:${t.port}`}`;
-    const opts: Dispatcher.DispatchOptions = { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: this.#headers, body };
+    // An upgrade (WebSocket clients such as `ws` ask this way) is undici's `upgrade` option, not headers.
+    if (expectsContinue(this.#headers)) delete this.#headers.expect;
+    const upgrade = upgradeProtocol(this.#headers);
+    const opts: Dispatcher.DispatchOptions =
+      upgrade === undefined
+        ? { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: this.#headers, body }
+        : { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: withoutUpgradeHeaders(this.#headers), body, upgrade };
     try {
       this.#dispatcher.dispatch(opts, this.#handler());
     } catch (err) {
@@ -231,6 +252,18 @@ export class MeshClientRequest extends Writable {
         this.#res = res;
         if (this.listenerCount('response') === 0) res.resume(); // as Node does: nobody reads, so discard
         this.emit('response', res);
+      },
+      onRequestUpgrade: (controller, statusCode, headers, socket) => {
+        // As Node's ClientRequest: 'upgrade' with the response and the socket, else the socket is destroyed; then 'close'.
+        clearTimeout(this.#timer);
+        const res = new MeshIncomingMessage(this, controller);
+        res.statusCode = statusCode;
+        res.headers = nodeHeaders(headers as HeaderRecord);
+        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, res.headers);
+        res.complete = true;
+        if (this.listenerCount('upgrade') === 0) socket.destroy();
+        else this.emit('upgrade', res, socket, Buffer.alloc(0));
+        this.#emitClose();
       },
       onResponseData: (controller, chunk) => {
         this.#armTimer();
@@ -259,6 +292,27 @@ export class MeshClientRequest extends Writable {
       },
     };
   }
+}
+
+function expectsContinue(headers: HeaderRecord): boolean {
+  const v = headers.expect;
+  return typeof v === 'string' && v.trim().toLowerCase() === '100-continue';
+}
+
+/** The protocol asked for when the request is an upgrade (`Connection: upgrade` and `Upgrade: <protocol>`). */
+function upgradeProtocol(headers: HeaderRecord): string | undefined {
+  const upgrade = headers.upgrade;
+  const connection = headers.connection;
+  if (upgrade === undefined || connection === undefined) return undefined;
+  const tokens = (Array.isArray(connection) ? connection.join(',') : connection).toLowerCase().split(',');
+  if (!tokens.some((t) => t.trim() === 'upgrade')) return undefined;
+  return Array.isArray(upgrade) ? upgrade.join(', ') : upgrade;
+}
+
+function withoutUpgradeHeaders(headers: HeaderRecord): HeaderRecord {
+  const out: HeaderRecord = {};
+  for (const name of Object.keys(headers)) if (name !== 'upgrade' && name !== 'connection') out[name] = headers[name]!;
+  return out;
 }
 
 function isDefaultPort(protocol: string, port: number): boolean {

@@ -79,8 +79,9 @@ export function installServerHook(
         };
   const wrapped = originals.map((original, i) =>
     // Fixed parameters rather than a rest array: emit runs for every event of every server.
-    function emit(this: unknown, event: string | symbol, a?: unknown, b?: unknown): boolean {
+    function emit(this: unknown, event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
       if (event === 'request') return request(this, original, a as http.IncomingMessage, b as http.ServerResponse);
+      if (event === 'upgrade') return upgrade(this, original, a as http.IncomingMessage, b as Socket, c as Buffer);
       // Plain HTTP servers get mesh mTLS by the first byte; https servers terminate TLS themselves and get the SVID instead.
       if (event === 'connection' && gate !== undefined && i === 0 && this instanceof http.Server && (this as unknown as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
         const server = this;
@@ -123,12 +124,48 @@ export function installServerHook(
     return true;
   }
 
+  /**
+   * An upgrade request (WebSocket) is a request too: the same request scope and
+   * the same admission (authentication, authorization, limits) before the
+   * application's 'upgrade' listener gets the socket. A refusal is answered on
+   * the socket, through a response bound to it for that purpose only.
+   */
+  function upgrade(server: unknown, original: Emit, req: http.IncomingMessage, socket: Socket, head: Buffer): boolean {
+    const scope = scopeFromInboundHeader(headerOf(req.rawHeaders, TIMEOUT_HEADER), performance.now());
+    scope.sourceIp = socket.remoteAddress;
+    const handOver = (): boolean => deadlineStorage.run(scope, () => original.call(server, 'upgrade', req, socket, head));
+    if (admit === undefined || (server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return handOver();
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    const admitted = (release: (() => void) | undefined): void => {
+      if (release === undefined) {
+        // Refused: the answer is written; the connection ends with it.
+        res.once('finish', () => socket.destroySoon());
+        return;
+      }
+      res.detachSocket(socket);
+      if (release !== NOTHING_TO_RELEASE) socket.once('close', release);
+      handOver();
+    };
+    const admission = admit(req, res);
+    if (typeof admission === 'function' || admission === undefined) admitted(admission);
+    else void admission.then(admitted);
+    return true;
+  }
+
   function proceed(server: unknown, original: Emit, req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope, release: () => void): boolean {
     if (release !== NOTHING_TO_RELEASE) res.once('close', release);
     const span = tracer?.()?.(req);
     if (span === undefined) return deadlineStorage.run(scope, () => original.call(server, 'request', req, res));
     res.once('finish', () => span.end(res.statusCode));
     return deadlineStorage.run(scope, () => span.run(() => original.call(server, 'request', req, res)));
+  }
+
+  /** A header's first value from `rawHeaders` (names compared case-insensitively). */
+  function headerOf(raw: readonly string[], lowerName: string): string | undefined {
+    for (let k = 0; k < raw.length; k += 2) if (raw[k]!.toLowerCase() === lowerName) return raw[k + 1];
+    return undefined;
   }
 
   protos.forEach((p, i) => {
