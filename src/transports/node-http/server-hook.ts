@@ -3,8 +3,10 @@
  * a request scope (AsyncLocalStorage) holding the deadline the caller sent, so
  * outbound calls made while handling it never outlive the caller, and the
  * caller's address, for ring-hash on source IP.
- * Installed by wrapping `Server.prototype.emit` for 'request' and, when an
- * inbound connection gate is given (mTLS), for 'connection'.
+ * Installed by wrapping `Server.prototype.emit` for 'request' (and the events
+ * Node emits instead of it: 'checkContinue', 'checkExpectation', 'upgrade',
+ * 'connect') and, when an inbound connection gate is given (mTLS), for
+ * 'connection'.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -80,8 +82,9 @@ export function installServerHook(
   const wrapped = originals.map((original, i) =>
     // Fixed parameters rather than a rest array: emit runs for every event of every server.
     function emit(this: unknown, event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
-      if (event === 'request') return request(this, original, a as http.IncomingMessage, b as http.ServerResponse);
-      if (event === 'upgrade') return upgrade(this, original, a as http.IncomingMessage, b as Socket, c as Buffer);
+      // 'checkContinue'/'checkExpectation' replace 'request' when the server listens for them (Expect headers).
+      if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') return request(this, original, event, a as http.IncomingMessage, b as http.ServerResponse);
+      if (event === 'upgrade' || event === 'connect') return upgrade(this, original, event, a as http.IncomingMessage, b as Socket, c as Buffer);
       // Plain HTTP servers get mesh mTLS by the first byte; https servers terminate TLS themselves and get the SVID instead.
       if (event === 'connection' && gate !== undefined && i === 0 && this instanceof http.Server && (this as unknown as Record<symbol, unknown>)[INTERNAL_SERVER] !== true) {
         const server = this;
@@ -96,7 +99,7 @@ export function installServerHook(
     } as Emit,
   );
 
-  function request(server: unknown, original: Emit, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  function request(server: unknown, original: Emit, event: string, req: http.IncomingMessage, res: http.ServerResponse): boolean {
     // Read from rawHeaders: req.headers is built on first use, and an application that never reads it should not pay for that.
     const raw = req.rawHeaders;
     let timeout: string | undefined;
@@ -109,31 +112,32 @@ export function installServerHook(
     const now = performance.now();
     const scope = scopeFromInboundHeader(timeout, now);
     scope.sourceIp = req.socket?.remoteAddress;
-    if ((server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return deadlineStorage.run(scope, () => original.call(server, 'request', req, res));
+    if ((server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return deadlineStorage.run(scope, () => original.call(server, event, req, res));
     if (onFinish !== undefined) {
       (res as ObservedResponse)[kObserved] = { started: now, requestBytes: Number(length ?? 0) || 0 };
       res.on('finish', onFinish);
     }
     const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
     if (admission === undefined) return true; // refused: answered without the application
-    if (typeof admission === 'function') return proceed(server, original, req, res, scope, admission);
+    if (typeof admission === 'function') return proceed(server, original, event, req, res, scope, admission);
     // Authentication/authorization first: the application sees the request once it passed.
     void admission.then((release) => {
-      if (release !== undefined) proceed(server, original, req, res, scope, release);
+      if (release !== undefined) proceed(server, original, event, req, res, scope, release);
     });
     return true;
   }
 
   /**
-   * An upgrade request (WebSocket) is a request too: the same request scope and
-   * the same admission (authentication, authorization, limits) before the
-   * application's 'upgrade' listener gets the socket. A refusal is answered on
-   * the socket, through a response bound to it for that purpose only.
+   * An upgrade request (WebSocket), or a CONNECT, is a request too: the same
+   * request scope and the same admission (authentication, authorization,
+   * limits) before the application's 'upgrade' or 'connect' listener gets the
+   * socket. A refusal is answered on the socket, through a response bound to
+   * it for that purpose only.
    */
-  function upgrade(server: unknown, original: Emit, req: http.IncomingMessage, socket: Socket, head: Buffer): boolean {
+  function upgrade(server: unknown, original: Emit, event: 'upgrade' | 'connect', req: http.IncomingMessage, socket: Socket, head: Buffer): boolean {
     const scope = scopeFromInboundHeader(headerOf(req.rawHeaders, TIMEOUT_HEADER), performance.now());
     scope.sourceIp = socket.remoteAddress;
-    const handOver = (): boolean => deadlineStorage.run(scope, () => original.call(server, 'upgrade', req, socket, head));
+    const handOver = (): boolean => deadlineStorage.run(scope, () => original.call(server, event, req, socket, head));
     if (admit === undefined || (server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return handOver();
     const res = new http.ServerResponse(req);
     res.shouldKeepAlive = false;
@@ -154,12 +158,12 @@ export function installServerHook(
     return true;
   }
 
-  function proceed(server: unknown, original: Emit, req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope, release: () => void): boolean {
+  function proceed(server: unknown, original: Emit, event: string, req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope, release: () => void): boolean {
     if (release !== NOTHING_TO_RELEASE) res.once('close', release);
     const span = tracer?.()?.(req);
-    if (span === undefined) return deadlineStorage.run(scope, () => original.call(server, 'request', req, res));
+    if (span === undefined) return deadlineStorage.run(scope, () => original.call(server, event, req, res));
     res.once('finish', () => span.end(res.statusCode));
-    return deadlineStorage.run(scope, () => span.run(() => original.call(server, 'request', req, res)));
+    return deadlineStorage.run(scope, () => span.run(() => original.call(server, event, req, res)));
   }
 
   /** A header's first value from `rawHeaders` (names compared case-insensitively). */

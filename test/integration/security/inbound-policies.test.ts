@@ -81,3 +81,38 @@ it('lets the would-be denials of a dry-run policy through', async () => {
   expect(await raw('DELETE', '/public/x')).toBe(200);
   expect(seen).toEqual(['/public/x']);
 });
+
+it("applies the same checks to requests a server takes through 'checkContinue' (Expect: 100-continue)", async () => {
+  const continued: string[] = [];
+  const onContinue = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    continued.push(req.url ?? '');
+    res.writeContinue();
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  };
+  server.on('checkContinue', onContinue);
+  try {
+    const expectRequest = (path: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () =>
+          socket.write(`PUT ${path} HTTP/1.1\r\nHost: details\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.on('data', (c) => {
+          text += c;
+          if (text.startsWith('HTTP/1.1 100')) {
+            text = '';
+            socket.write('hi');
+          }
+        });
+        socket.on('end', () => resolve(Number(text.slice(9, 12))));
+        socket.on('error', reject);
+      });
+    expect(await expectRequest('/admin/x')).toBe(403);
+    expect(await expectRequest('/%61dmin/x')).toBe(403);
+    expect(await expectRequest('/public/y')).toBe(200);
+    expect(continued).toEqual(['/public/y']);
+  } finally {
+    server.off('checkContinue', onContinue);
+  }
+});
