@@ -31,6 +31,7 @@ import { clientView, startHarness } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 const SERVER = fileURLToPath(new URL('../../helpers/grpc-xds/server.ts', import.meta.url));
+const ENMESH_SERVER = fileURLToPath(new URL('../../helpers/grpc-xds/enmesh-xds-server.ts', import.meta.url));
 
 interface Identity {
   readonly svids: SvidManager;
@@ -202,6 +203,44 @@ describe('grpc-js-xds XdsServer served by the control plane', () => {
   it('refuses a plaintext caller', async () => {
     const Ratings = ratingsClient();
     const plain = new Ratings(address, grpc.credentials.createInsecure());
+    try {
+      const code = await new Promise<number>((resolve) => {
+        (plain as unknown as { Get(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).Get({ key: 'k' }, { deadline: Date.now() + 3000 }, (e) =>
+          resolve(e === null ? grpc.status.OK : e.code),
+        );
+      });
+      expect(code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      plain.close();
+    }
+  });
+
+  it('an XdsServer in a process that ran init() takes its listener, certificate and RBAC from the same control plane', { timeout: 60_000 }, async () => {
+    await h.apply(mesh(`["${address}"]`, '[{ service: reviews }]'));
+    const port3 = await freePort();
+    const child = spawn(
+      process.execPath,
+      [ENMESH_SERVER, '--control-plane', `127.0.0.1:${h.cp.xdsPort}`, '--ca-url', `http://127.0.0.1:${h.cp.adminPort}`, '--token', await h.cp.ca!.mintToken('ratings'), '--port', String(port3)],
+      { env: { ...process.env, GRPC_XDS_EXPERIMENTAL_RBAC: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const s: ServerProcess = { child, served: false, stderr: () => err, serving: Promise.resolve() };
+    servers.push(s);
+    // It registers itself (init with a port), so its address becomes an endpoint of ratings and gets a listener.
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        if (d.includes('"port"')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`XdsServer with init() exited with ${code}: ${err.slice(-2000)}`)));
+    });
+    // Both servers are endpoints now; round robin reaches each, mTLS both ways, RBAC on the verified caller.
+    const ok = await caller('reviews', 'reviews-two-servers', 12).done;
+    expect(codes(ok)).toEqual(Array(12).fill(grpc.status.OK));
+    expect(new Set(ok.map((l) => l.backend))).toEqual(new Set(['xds-ratings', 'xds-ratings-enmesh']));
+    const denied = await caller('batch', 'batch-two-servers', 6).done;
+    expect(codes(denied)).toEqual(Array(6).fill(grpc.status.PERMISSION_DENIED));
+    const plain = new (ratingsClient())(`127.0.0.1:${port3}`, grpc.credentials.createInsecure());
     try {
       const code = await new Promise<number>((resolve) => {
         (plain as unknown as { Get(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).Get({ key: 'k' }, { deadline: Date.now() + 3000 }, (e) =>
