@@ -681,8 +681,11 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       }
       return;
     }
-    if (this.#hedged !== undefined) for (const a of this.#hedged) if (!a.settled) a.controller?.abort(reason);
-    else attempt.controller.abort(reason);
+    if (this.#hedged === undefined) {
+      attempt.controller.abort(reason);
+      return;
+    }
+    for (const a of this.#hedged) if (!a.settled) a.controller?.abort(reason);
   }
 
   #onPerTryTimeout(attempt: AttemptHandler): void {

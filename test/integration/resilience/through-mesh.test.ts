@@ -4,6 +4,8 @@
  * circuit breaker and outlier ejection.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { init, type Mesh } from '../../../src/index.ts';
 import { startBackend, type Backend } from '../../helpers/http-backend.ts';
@@ -123,6 +125,36 @@ describe('limits', () => {
     expect(replies.filter((r) => r.status === 200)).toHaveLength(4);
     expect(performance.now() - started).toBeLessThan(2000);
     expect(good2.seen.length).toBe(4);
+  });
+});
+
+describe('application aborts', () => {
+  // An abort used to reach the attempt only when the call was hedged: the slot stayed taken until the answer came.
+  it('give the pool slot back at once, on every transport', async () => {
+    const sends: Record<string, (signal: AbortSignal) => Promise<unknown>> = {
+      'undici.request': (signal) => request('http://pool:8080/slow', { signal }),
+      fetch: (signal) => fetch('http://pool:8080/slow', { signal }),
+      'http.request': (signal) =>
+        new Promise((resolve, reject) => {
+          const req = http.request('http://pool:8080/slow', { signal });
+          req.on('error', reject);
+          req.on('response', resolve);
+          req.end();
+        }),
+    };
+    for (const [name, send] of Object.entries(sends)) {
+      good2.delay(3000);
+      const ac = new AbortController();
+      const pending = [send(ac.signal), send(ac.signal)].map((p) => p.then(() => 'answered', () => 'aborted'));
+      await sleep(100);
+      ac.abort();
+      expect(await Promise.all(pending), name).toEqual(['aborted', 'aborted']);
+      good2.delay(0);
+      const started = performance.now();
+      const replies = await runMany(4, 4, () => get('http://pool:8080/'));
+      expect(replies.map((r) => r.status), name).toEqual([200, 200, 200, 200]);
+      expect(performance.now() - started, name).toBeLessThan(1000);
+    }
   });
 });
 
