@@ -149,8 +149,9 @@ export function installServerHook(
         return;
       }
       res.detachSocket(socket);
-      if (release !== NOTHING_TO_RELEASE) socket.once('close', release);
       handOver();
+      // The request ends with the hand-over: a tunnel's lifetime is no request latency (adaptive concurrency).
+      release();
     };
     const admission = admit(req, res);
     if (typeof admission === 'function' || admission === undefined) admitted(admission);
