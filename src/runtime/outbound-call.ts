@@ -746,6 +746,12 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
 
   #sleepThenAttempt(delayMs: number): void {
     if (this.#finished) return;
+    if (this.#aborted) {
+      // The application gave up while a retried response drained: no further attempt.
+      this.#finish();
+      this.handler.onResponseError?.(this, this.#reason!);
+      return;
+    }
     this.runtime.countRetry(this.#backend.service, this.#route.route.name);
     if (delayMs <= 0) {
       this.#attempt();
