@@ -93,3 +93,18 @@ export async function runMany<T>(n: number, concurrency: number, fn: (i: number)
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   return results;
 }
+
+/** A GET the application can abort, per client API: resolves once the response starts, rejects with the abort. */
+export type AbortableSend = (url: string, signal: AbortSignal) => Promise<unknown>;
+
+export const abortableClients: Record<string, AbortableSend> = {
+  'undici.request': (url, signal) => undiciRequest(url, { signal }),
+  fetch: (url, signal) => fetch(url, { signal }),
+  'http.request': (url, signal) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { signal });
+      req.on('error', reject);
+      req.on('response', resolve);
+      req.end();
+    }),
+};

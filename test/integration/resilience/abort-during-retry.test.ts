@@ -7,9 +7,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { request } from 'undici';
 import { init, type Mesh } from '../../../src/index.ts';
 import { createMeshFile, type MeshFile } from '../../helpers/mesh-file.ts';
+import { abortableClients } from '../../helpers/clients.ts';
 
 let server: http.Server;
 let mesh: Mesh;
@@ -46,21 +46,9 @@ afterAll(async () => {
   await file?.remove();
 });
 
-const sends: Record<string, (signal: AbortSignal) => Promise<unknown>> = {
-  'undici.request': (signal) => request('http://flaky:9080/x', { signal }),
-  fetch: (signal) => fetch('http://flaky:9080/x', { signal }),
-  'http.request': (signal) =>
-    new Promise((resolve, reject) => {
-      const req = http.request('http://flaky:9080/x', { signal });
-      req.on('error', reject);
-      req.on('response', resolve);
-      req.end();
-    }),
-};
-
-it.each(Object.entries(sends))('%s: an abort while a retried answer drains ends the call, with no further attempt', async (_name, send) => {
+it.each(Object.entries(abortableClients))('%s: an abort while a retried answer drains ends the call, with no further attempt', async (_name, send) => {
   seen = 0;
-  const outcome = send(AbortSignal.timeout(150)).then(
+  const outcome = send('http://flaky:9080/x', AbortSignal.timeout(150)).then(
     () => 'answered',
     (err: Error) => err.name,
   );

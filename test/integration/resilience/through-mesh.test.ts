@@ -4,12 +4,11 @@
  * circuit breaker and outlier ejection.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { init, type Mesh } from '../../../src/index.ts';
 import { startBackend, type Backend } from '../../helpers/http-backend.ts';
-import { runMany } from '../../helpers/clients.ts';
+import { abortableClients, runMany } from '../../helpers/clients.ts';
 import { createMeshFile, type MeshFile } from '../../helpers/mesh-file.ts';
 
 let good1: Backend;
@@ -131,21 +130,10 @@ describe('limits', () => {
 describe('application aborts', () => {
   // An abort used to reach the attempt only when the call was hedged: the slot stayed taken until the answer came.
   it('give the pool slot back at once, on every transport', async () => {
-    const sends: Record<string, (signal: AbortSignal) => Promise<unknown>> = {
-      'undici.request': (signal) => request('http://pool:8080/slow', { signal }),
-      fetch: (signal) => fetch('http://pool:8080/slow', { signal }),
-      'http.request': (signal) =>
-        new Promise((resolve, reject) => {
-          const req = http.request('http://pool:8080/slow', { signal });
-          req.on('error', reject);
-          req.on('response', resolve);
-          req.end();
-        }),
-    };
-    for (const [name, send] of Object.entries(sends)) {
+    for (const [name, send] of Object.entries(abortableClients)) {
       good2.delay(3000);
       const ac = new AbortController();
-      const pending = [send(ac.signal), send(ac.signal)].map((p) => p.then(() => 'answered', () => 'aborted'));
+      const pending = [send('http://pool:8080/slow', ac.signal), send('http://pool:8080/slow', ac.signal)].map((p) => p.then(() => 'answered', () => 'aborted'));
       await sleep(100);
       ac.abort();
       expect(await Promise.all(pending), name).toEqual(['aborted', 'aborted']);
