@@ -231,3 +231,22 @@ describe('node:http with Expect: 100-continue', () => {
     expect(seen?.headers.expect).toBeUndefined();
   });
 });
+
+describe('node:http with a shared AbortSignal', () => {
+  it('leaves no listener on the signal once each request is done', async () => {
+    const http = await import('node:http');
+    const { getEventListeners } = await import('node:events');
+    const shared = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get('http://reviews:9080/signal', { signal: shared.signal }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+      });
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+  });
+});

@@ -83,6 +83,7 @@ export class MeshClientRequest extends Writable {
   #abortReason: Error | undefined;
   #closeEmitted = false;
   #continueSent = false;
+  #forgetSignal: (() => void) | undefined;
 
   constructor(target: MeshRequestTarget, dispatcher: Dispatcher, replayLimit: number, cb?: (res: MeshIncomingMessage) => void) {
     // Not auto-destroyed on 'finish': the request lives until its response ends, like ClientRequest.
@@ -101,7 +102,12 @@ export class MeshClientRequest extends Writable {
     const signal = target.signal;
     if (signal !== undefined) {
       if (signal.aborted) queueMicrotask(() => this.destroy(abortError(signal.reason)));
-      else signal.addEventListener('abort', () => this.destroy(abortError(signal.reason)), { once: true });
+      else {
+        // Removed once the request closes: an application may share one long-lived signal across many requests.
+        const onAbort = (): void => void this.destroy(abortError(signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#forgetSignal = () => signal.removeEventListener('abort', onAbort);
+      }
     }
   }
 
@@ -214,6 +220,8 @@ export class MeshClientRequest extends Writable {
   #emitClose(): void {
     if (this.#closeEmitted) return;
     this.#closeEmitted = true;
+    this.#forgetSignal?.();
+    this.#forgetSignal = undefined;
     this.emit('close');
   }
 
