@@ -132,7 +132,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
       const httpsMtls = servicePort === undefined ? undefined : createHttpsMtlsGate(mtls, { port: servicePort });
       const serverHook = installServerHook(
         // The caller's verified identity labels the request (null: plaintext while mTLS is on).
-        (status, ms, reqBytes, resBytes, req) => runtime.recordInbound(status, ms, reqBytes, resBytes, mtls.active ? (peerOf(req) ?? null) : undefined, req),
+        (status, ms, reqBytes, resBytes, req, flags) => runtime.recordInbound(status, ms, reqBytes, resBytes, mtls.active ? (peerOf(req) ?? null) : undefined, req, flags),
         // With a service port, only that server is the service: other servers in the process (a control
         // plane's admin API, the CA) are not subject to the service's policies.
         servicePort === undefined ? (req, res) => runtime.admitInbound(req, res) : (req, res) => (req.socket?.localPort === servicePort ? runtime.admitInbound(req, res) : NOTHING_TO_RELEASE),

@@ -228,10 +228,10 @@ export class MeshRuntime {
    * identity; null for plaintext while mTLS is on; undefined when mTLS is
    * off (the caller is unknown).
    */
-  recordInbound(status: number, durationMs: number, requestBytes: number, responseBytes: number, peer?: PeerIdentity | null, req?: http.IncomingMessage): void {
-    this.#inboundPeerStats('http', peer)?.record(status, durationMs, requestBytes, responseBytes);
+  recordInbound(status: number, durationMs: number, requestBytes: number, responseBytes: number, peer?: PeerIdentity | null, req?: http.IncomingMessage, flags = ''): void {
+    this.#inboundPeerStats('http', peer)?.record(status, durationMs, requestBytes, responseBytes, flags);
     const log = this.accessLog;
-    if (req !== undefined && log !== undefined && log.wants(status, '')) {
+    if (req !== undefined && log !== undefined && log.wants(status, flags)) {
       const h = req.headers;
       logInbound(log, {
         protocol: `HTTP/${req.httpVersion}`,
@@ -239,6 +239,7 @@ export class MeshRuntime {
         authority: h.host ?? '',
         path: req.url ?? '/',
         status,
+        flags,
         durationMs,
         bytesReceived: requestBytes,
         bytesSent: responseBytes,

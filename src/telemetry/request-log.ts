@@ -18,6 +18,8 @@ export interface InboundRequest {
   readonly authority: string;
   readonly path: string;
   readonly status: number;
+  /** Envoy-style response flags (`DC`: the caller went away before the response was done). */
+  readonly flags?: string;
   readonly grpcStatus?: number;
   readonly durationMs: number;
   readonly bytesReceived: number;
@@ -81,7 +83,7 @@ export function logInbound(log: AccessLog, r: InboundRequest): void {
     path: r.path,
     protocol: r.protocol,
     status: r.status,
-    flags: '',
+    flags: r.flags ?? '',
     durationMs: r.durationMs,
     bytesReceived: r.bytesReceived,
     bytesSent: r.bytesSent,

@@ -235,7 +235,7 @@ describe('node:http with Expect: 100-continue', () => {
 describe('node:http with a shared AbortSignal', () => {
   it('leaves no listener on the signal once each request is done', async () => {
     const http = await import('node:http');
-    const { getEventListeners } = await import('node:events');
+    const { EventEmitter } = await import('node:events');
     const shared = new AbortController();
     for (let i = 0; i < 20; i++) {
       await new Promise<void>((resolve, reject) => {
@@ -247,6 +247,6 @@ describe('node:http with a shared AbortSignal', () => {
       });
     }
     await new Promise((r) => setImmediate(r));
-    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+    expect(EventEmitter.getEventListeners(shared.signal, 'abort')).toHaveLength(0);
   });
 });

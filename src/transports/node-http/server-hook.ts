@@ -13,6 +13,7 @@ import https from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER, type RequestScope } from '../../policy/deadline.ts';
+import { ResponseFlags } from '../../policy/response-flags.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
 
@@ -26,8 +27,11 @@ export interface ServerHook {
   uninstall(): void;
 }
 
-/** Told about every inbound request once its response is done. */
-export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number, req: http.IncomingMessage) => void;
+/**
+ * Told about every inbound request once its response is done, or once its
+ * caller went away before that: status 0 and flags `DC`, as Envoy reports it.
+ */
+export type InboundObserver = (status: number, durationMs: number, requestBytes: number, responseBytes: number, req: http.IncomingMessage, flags: string) => void;
 
 /**
  * Sees every new connection of the application's plain-HTTP servers (and,
@@ -71,13 +75,15 @@ export function installServerHook(
   const originals = protos.map((p) => p.emit);
   const hadOwn = protos.map((p) => Object.hasOwn(p, 'emit'));
   // Per-request state rides on the response under one symbol, so every response keeps one shape and the
-  // finish listener is one function for all of them (no closure or once() wrapper per request).
-  const onFinish =
+  // close listener is one function for all of them (no closure or once() wrapper per request).
+  // 'close' rather than 'finish': it also comes when the caller disconnects before the response is done.
+  const onClose =
     observe === undefined
       ? undefined
-      : function finished(this: ObservedResponse): void {
+      : function closed(this: ObservedResponse): void {
           const seen = this[kObserved]!;
-          observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, Number(this.getHeader('content-length') ?? 0) || 0, this.req);
+          if (this.writableFinished) observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, Number(this.getHeader('content-length') ?? 0) || 0, this.req, '');
+          else observe(0, performance.now() - seen.started, seen.requestBytes, 0, this.req, ResponseFlags.DOWNSTREAM_CANCEL);
         };
   const wrapped = originals.map((original, i) =>
     // Fixed parameters rather than a rest array: emit runs for every event of every server.
@@ -113,9 +119,9 @@ export function installServerHook(
     const scope = scopeFromInboundHeader(timeout, now);
     scope.sourceIp = req.socket?.remoteAddress;
     if ((server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return deadlineStorage.run(scope, () => original.call(server, event, req, res));
-    if (onFinish !== undefined) {
+    if (onClose !== undefined) {
       (res as ObservedResponse)[kObserved] = { started: now, requestBytes: Number(length ?? 0) || 0 };
-      res.on('finish', onFinish);
+      res.on('close', onClose);
     }
     const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
     if (admission === undefined) return true; // refused: answered without the application

@@ -125,3 +125,33 @@ it('writes one line per inbound request with the caller, its trace id and reques
     server.close();
   }
 });
+
+it('reports an inbound request whose caller went away before the answer as response code 0, flags DC', async () => {
+  const server = http.createServer((_req, res) => {
+    setTimeout(() => {
+      if (!res.destroyed) res.end('late');
+    }, 300);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const path = join(dir, 'inbound-dc.log');
+  const mesh = await init({ config: file.path, accessLog: { destination: path, filter: 'errors' }, metrics: { port: 0, host: '127.0.0.1' } });
+  try {
+    const { connect } = await import('node:net');
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const dc = (await mesh.metrics()).split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="destination"'));
+    expect(dc).toHaveLength(1);
+    expect(dc[0]).toContain('response_code="0"');
+    expect(dc[0]).toContain('response_flags="DC"');
+  } finally {
+    await mesh.close();
+    server.closeAllConnections();
+    server.close();
+  }
+  const lines = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatchObject({ direction: 'inbound', path: '/gone', response_code: 0, response_flags: 'DC' });
+});
