@@ -807,6 +807,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.#fault.release();
       this.#fault = undefined;
     }
+    // The application gave up on the call: Envoy's downstream-cancel flag, as a sidecar would report it.
+    if (this.#aborted && this.#flags === '') this.#flags = ResponseFlags.DOWNSTREAM_CANCEL;
     this.#span?.end(this.#aborted ? 0 : this.#finalStatus, this.#flags);
     const body = this.opts.body;
     const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;

@@ -1,7 +1,8 @@
 /**
  * An application that gives up while the mesh is retrying (here: while a
  * retriable 503's body drains, before the next attempt) gets its abort error
- * and no further attempt is sent, on every transport.
+ * and no further attempt is sent, on every transport; the call is counted
+ * once, as Envoy counts a downstream cancel.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +37,7 @@ services:
         retries: { attempts: 3, on: [5xx], backoff: { base: 1ms, max: 2ms } }
         backends: [{ service: flaky }]
 `);
-  mesh = await init({ config: file.path, watch: false });
+  mesh = await init({ config: file.path, watch: false, metrics: { port: 0, host: '127.0.0.1' } });
 });
 
 afterAll(async () => {
@@ -55,4 +56,12 @@ it.each(Object.entries(abortableClients))('%s: an abort while a retried answer d
   expect(await outcome).toMatch(/AbortError|TimeoutError/);
   await sleep(700); // past the drain and any retry that would have followed
   expect(seen).toBe(1);
+});
+
+it('counts each aborted call once, as response code 0 with the downstream-cancel flag DC', async () => {
+  const lines = (await mesh.metrics()).split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"') && l.includes('destination_service="flaky"'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain('response_code="0"');
+  expect(lines[0]).toContain('response_flags="DC"');
+  expect(Number(lines[0]!.split(' ').at(-1))).toBe(Object.keys(abortableClients).length);
 });
