@@ -11,6 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { request } from 'undici';
+import { WebSocket as WsClient, WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { init, type Mesh } from '../../../src/index.ts';
 import { startControlPlane, type ControlPlane } from '../../../src/control-plane/server.ts';
@@ -108,6 +109,23 @@ describe('init() with a workload token', () => {
     expect(peers).toEqual(Array(3).fill('spiffe://demo.local/service/reviews'));
     // Even the endpoint's own address, called directly, is dialled with mTLS (it is a mesh endpoint).
     expect(await (await fetch(`http://127.0.0.1:${port}/d`)).text()).toBe('spiffe://demo.local/service/reviews');
+  });
+
+  it('a WebSocket to the service goes over mTLS, and the upgrade listener sees the verified caller', async () => {
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket, req) => socket.send(mesh.peer(req)?.spiffeId ?? 'plaintext'));
+    try {
+      const ws = new WsClient('ws://reviews:9080/live');
+      const [first] = (await new Promise((resolve, reject) => {
+        ws.once('message', (d) => resolve([String(d)]));
+        ws.once('error', reject);
+      })) as [string];
+      ws.terminate();
+      expect(first).toBe('spiffe://demo.local/service/reviews');
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    }
   });
 
   it('labels inbound requests with the caller principal and mutual_tls', async () => {
