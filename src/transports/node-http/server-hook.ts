@@ -54,7 +54,8 @@ export type InboundAdmission = (
 /** A server span for an inbound request (tracing): the handler runs in its context. */
 export interface InboundSpan {
   run<T>(fn: () => T): T;
-  end(status: number): void;
+  /** `status` 0 and flags `DC`: the caller went away first. */
+  end(status: number, flags?: string): void;
 }
 export type InboundTracer = (req: http.IncomingMessage) => InboundSpan | undefined;
 
@@ -156,8 +157,10 @@ export function installServerHook(
       }
       res.detachSocket(socket);
       handOver();
-      // The request ends with the hand-over: a tunnel's lifetime is no request latency (adaptive concurrency).
+      // The request ends with the hand-over: a tunnel's lifetime is no request latency (adaptive
+      // concurrency), and what the admission hung on the response's end (a fault's slot) ends too.
       release();
+      res.emit('close');
     };
     const admission = admit(req, res);
     if (typeof admission === 'function' || admission === undefined) admitted(admission);
@@ -169,7 +172,7 @@ export function installServerHook(
     if (release !== NOTHING_TO_RELEASE) res.once('close', release);
     const span = tracer?.()?.(req);
     if (span === undefined) return deadlineStorage.run(scope, () => original.call(server, event, req, res));
-    res.once('finish', () => span.end(res.statusCode));
+    res.once('close', () => (res.writableFinished ? span.end(res.statusCode) : span.end(0, ResponseFlags.DOWNSTREAM_CANCEL)));
     return deadlineStorage.run(scope, () => span.run(() => original.call(server, event, req, res)));
   }
 

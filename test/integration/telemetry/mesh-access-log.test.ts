@@ -126,7 +126,7 @@ it('writes one line per inbound request with the caller, its trace id and reques
   }
 });
 
-it('reports an inbound request whose caller went away before the answer as response code 0, flags DC', async () => {
+it('reports an inbound request whose caller went away before the answer as response code 0, flags DC (metrics, log, span)', async () => {
   const server = http.createServer((_req, res) => {
     setTimeout(() => {
       if (!res.destroyed) res.end('late');
@@ -135,7 +135,7 @@ it('reports an inbound request whose caller went away before the answer as respo
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const path = join(dir, 'inbound-dc.log');
-  const mesh = await init({ config: file.path, accessLog: { destination: path, filter: 'errors' }, metrics: { port: 0, host: '127.0.0.1' } });
+  const mesh = await init({ config: file.path, accessLog: { destination: path, filter: 'errors' }, metrics: { port: 0, host: '127.0.0.1' }, tracing: { exporter: 'memory', sampleRate: 1 } });
   try {
     const { connect } = await import('node:net');
     const socket = connect(port, '127.0.0.1', () => socket.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n'));
@@ -146,6 +146,9 @@ it('reports an inbound request whose caller went away before the answer as respo
     expect(dc).toHaveLength(1);
     expect(dc[0]).toContain('response_code="0"');
     expect(dc[0]).toContain('response_flags="DC"');
+    // The server span ends too, with the same flags.
+    const spans = mesh.telemetry()!.tracing!.memory!.getFinishedSpans().filter((sp) => sp.attributes['url.path'] === '/gone');
+    expect(spans.map((sp) => sp.attributes['enmesh.response_flags'])).toEqual(['DC']);
   } finally {
     await mesh.close();
     server.closeAllConnections();
