@@ -250,3 +250,24 @@ describe('node:http with a shared AbortSignal', () => {
     expect(EventEmitter.getEventListeners(shared.signal, 'abort')).toHaveLength(0);
   });
 });
+
+describe('node:http with hop-by-hop headers undici refuses', () => {
+  it('sends the request without Transfer-Encoding and Keep-Alive, as a proxy would, instead of failing', async () => {
+    const http = await import('node:http');
+    for (const headers of [{ 'Transfer-Encoding': 'chunked' }, { Connection: 'keep-alive', 'Keep-Alive': 'timeout=5' }]) {
+      const reply = await new Promise<number>((resolve, reject) => {
+        const req = http.request('http://reviews:9080/hop', { method: 'POST', headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.write('part-1;');
+        req.end('part-2');
+      });
+      expect(reply, JSON.stringify(headers)).toBe(200);
+    }
+    const seen = [...v1.seen, ...v2.seen].filter((s) => s.url === '/hop');
+    expect(seen.map((s) => s.body)).toEqual(['part-1;part-2', 'part-1;part-2']);
+    expect(seen.map((s) => s.headers['keep-alive'])).toEqual([undefined, undefined]);
+  });
+});

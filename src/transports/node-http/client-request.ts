@@ -231,12 +231,12 @@ export class MeshClientRequest extends Writable {
     const t = this.#target;
     const origin = `${t.protocol}//${t.host.includes(':') ? `[${t.host}]` : t.host}${isDefaultPort(t.protocol, t.port) ? '' : `:${t.port}`}`;
     // An upgrade (WebSocket clients such as `ws` ask this way) is undici's `upgrade` option, not headers.
-    if (expectsContinue(this.#headers)) delete this.#headers.expect;
     const upgrade = upgradeProtocol(this.#headers);
+    const headers = upstreamHeaders(this.#headers, upgrade !== undefined);
     const opts: Dispatcher.DispatchOptions =
       upgrade === undefined
-        ? { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: this.#headers, body }
-        : { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers: withoutUpgradeHeaders(this.#headers), body, upgrade };
+        ? { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers, body }
+        : { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers, body, upgrade };
     try {
       this.#dispatcher.dispatch(opts, this.#handler());
     } catch (err) {
@@ -317,9 +317,21 @@ function upgradeProtocol(headers: HeaderRecord): string | undefined {
   return Array.isArray(upgrade) ? upgrade.join(', ') : upgrade;
 }
 
-function withoutUpgradeHeaders(headers: HeaderRecord): HeaderRecord {
+/**
+ * The headers to send: without the hop-by-hop ones Node's client accepts and
+ * undici refuses, because undici frames the body and manages the connection
+ * itself (`transfer-encoding`, `keep-alive`), as a proxy drops them; without
+ * `expect: 100-continue` (answered here); for an upgrade, without `upgrade`
+ * and `connection` (undici writes them from its `upgrade` option). Copied only
+ * when something is dropped.
+ */
+function upstreamHeaders(headers: HeaderRecord, upgrade: boolean): HeaderRecord {
+  const drop = (name: string): boolean =>
+    name === 'transfer-encoding' || name === 'keep-alive' || (name === 'expect' && expectsContinue(headers)) || (upgrade && (name === 'upgrade' || name === 'connection'));
+  const names = Object.keys(headers);
+  if (!names.some(drop)) return headers;
   const out: HeaderRecord = {};
-  for (const name of Object.keys(headers)) if (name !== 'upgrade' && name !== 'connection') out[name] = headers[name]!;
+  for (const name of names) if (!drop(name)) out[name] = headers[name]!;
   return out;
 }
 
