@@ -152,7 +152,10 @@ export class MeshClientRequest extends Writable {
   getRawHeaderNames(): string[] {
     return Object.keys(this.#headers);
   }
-  flushHeaders(): void {}
+  /** The application wants the request on the wire before its body is done: it is streamed from now on (and not retried). */
+  flushHeaders(): void {
+    if (!this.#headersSent && this.#stream === undefined) this.#startStreaming();
+  }
   setNoDelay(): void {}
   setSocketKeepAlive(): void {}
 
@@ -187,14 +190,16 @@ export class MeshClientRequest extends Writable {
     }
     this.#chunks.push(chunk);
     this.#size += chunk.length;
-    if (this.#size > this.#limit) {
-      // Too large to remember: stream it, and this request will not be retried.
-      this.#stream = new PassThrough();
-      for (const c of this.#chunks) this.#stream.write(c);
-      this.#chunks = [];
-      this.#send(this.#stream);
-    }
+    // Too large to remember: stream it, and this request will not be retried.
+    if (this.#size > this.#limit) this.#startStreaming();
     cb();
+  }
+  #startStreaming(): void {
+    const stream = new PassThrough();
+    this.#stream = stream;
+    for (const c of this.#chunks) stream.write(c);
+    this.#chunks = [];
+    this.#send(stream);
   }
   override _final(cb: (err?: Error | null) => void): void {
     if (this.#stream !== undefined) this.#stream.end();
