@@ -121,6 +121,20 @@ async function viewWhen(nodeId: string, ok: (v: ClientView) => boolean, timeoutM
 
 const codes = (lines: readonly CallLine[]): number[] => lines.map((l) => l.code);
 
+/** One Get from a plaintext client straight to `at`: its status code. */
+async function plaintextCall(at: string): Promise<number> {
+  const plain = new (ratingsClient())(at, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<number>((resolve) => {
+      (plain as unknown as { Get(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).Get({ key: 'k' }, { deadline: Date.now() + 3000 }, (e) =>
+        resolve(e === null ? grpc.status.OK : e.code),
+      );
+    });
+  } finally {
+    plain.close();
+  }
+}
+
 function connectRefused(to: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(to, '127.0.0.1');
@@ -201,18 +215,7 @@ describe('grpc-js-xds XdsServer served by the control plane', () => {
   });
 
   it('refuses a plaintext caller', async () => {
-    const Ratings = ratingsClient();
-    const plain = new Ratings(address, grpc.credentials.createInsecure());
-    try {
-      const code = await new Promise<number>((resolve) => {
-        (plain as unknown as { Get(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).Get({ key: 'k' }, { deadline: Date.now() + 3000 }, (e) =>
-          resolve(e === null ? grpc.status.OK : e.code),
-        );
-      });
-      expect(code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      plain.close();
-    }
+    expect(await plaintextCall(address)).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('an XdsServer in a process that ran init() takes its listener, certificate and RBAC from the same control plane', { timeout: 60_000 }, async () => {
@@ -240,17 +243,7 @@ describe('grpc-js-xds XdsServer served by the control plane', () => {
     expect(new Set(ok.map((l) => l.backend))).toEqual(new Set(['xds-ratings', 'xds-ratings-enmesh']));
     const denied = await caller('batch', 'batch-two-servers', 6).done;
     expect(codes(denied)).toEqual(Array(6).fill(grpc.status.PERMISSION_DENIED));
-    const plain = new (ratingsClient())(`127.0.0.1:${port3}`, grpc.credentials.createInsecure());
-    try {
-      const code = await new Promise<number>((resolve) => {
-        (plain as unknown as { Get(r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).Get({ key: 'k' }, { deadline: Date.now() + 3000 }, (e) =>
-          resolve(e === null ? grpc.status.OK : e.code),
-        );
-      });
-      expect(code).toBe(grpc.status.UNAVAILABLE);
-    } finally {
-      plain.close();
-    }
+    expect(await plaintextCall(`127.0.0.1:${port3}`)).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('a server that cannot apply RBAC refuses its listener (NACK) and keeps its port closed', async () => {
