@@ -853,9 +853,15 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;
     const h = this.handler;
     this.rawHeaders = headers;
-    h.onResponseStart?.(this, status, headers, '');
-    if (payload.length > 0 && !this.#aborted) h.onResponseData?.(this, payload);
-    if (!this.#aborted) h.onResponseEnd?.(this, {});
+    try {
+      h.onResponseStart?.(this, status, headers, '');
+      if (payload.length > 0 && !this.#aborted) h.onResponseData?.(this, payload);
+      if (!this.#aborted) h.onResponseEnd?.(this, {});
+    } catch (err) {
+      // As undici does with an answer its handler throws on (an upgrade handler given no 101): the
+      // request fails with that error, rather than the throw escaping from a timer or socket callback.
+      h.onResponseError?.(this, err as Error);
+    }
   }
 }
 

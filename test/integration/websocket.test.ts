@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket as WsClient, WebSocketServer } from 'ws';
-import { WebSocket as UndiciWebSocket } from 'undici';
+import { WebSocket as UndiciWebSocket, upgrade as undiciUpgrade } from 'undici';
 import { init, type Mesh } from '../../src/index.ts';
 import { createMeshFile, type MeshFile } from '../helpers/mesh-file.ts';
 
@@ -45,6 +45,7 @@ services:
       - name: all
         timeout: 300ms
         backends: [{ service: chat }]
+  nowhere: { protocol: http, port: 9080 }
 policies:
   authorization:
     - name: no-admin
@@ -165,4 +166,12 @@ it('refuses an upgrade that authorization denies before the application sees it,
   }
   expect(await rawUpgrade('/public/x')).toBe(101);
   expect(upgrades.map((u) => u.url)).toEqual(['/public/x']);
+});
+
+it("fails the caller's upgrade, not the process, when the answer is no 101: refused upstream, or answered by the mesh", async () => {
+  // Refused by the server's authorization (403 from upstream), and a service with no endpoint (503 from the mesh).
+  for (const url of ['http://chat:9080/admin/x', 'http://nowhere:9080/x']) {
+    await expect(undiciUpgrade(url, { protocol: 'websocket' }), url).rejects.toThrow('bad upgrade');
+  }
+  await expect(wsConversation('ws://nowhere:9080/x')).rejects.toThrow('refused with 503');
 });

@@ -51,7 +51,9 @@ export class MeshIncomingMessage extends Readable {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (!this.complete) this.#controller?.abort(err ?? new Error('response destroyed'));
     this.#controller = undefined;
-    cb(err);
+    // As Node's IncomingMessage: the error is emitted only to a listener (a request aborted
+    // while its response is unread must not throw an unhandled 'error').
+    cb(this.listenerCount('error') === 0 ? null : err);
   }
   setTimeout(ms: number, cb?: () => void): this {
     this.req.setTimeout(ms, cb);
@@ -242,11 +244,16 @@ export class MeshClientRequest extends Writable {
       upgrade === undefined
         ? { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers, body }
         : { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers, body, upgrade };
-    try {
-      this.#dispatcher.dispatch(opts, this.#handler());
-    } catch (err) {
-      this.destroy(err as Error);
-    }
+    // On the next tick, as Node's client: no event of the request ('response', 'error') may come
+    // from inside the application's end() or write(), even when the mesh answers at once.
+    process.nextTick(() => {
+      if (this.destroyed) return;
+      try {
+        this.#dispatcher.dispatch(opts, this.#handler());
+      } catch (err) {
+        this.destroy(err as Error);
+      }
+    });
   }
 
   #handler(): Dispatcher.DispatchHandler {
