@@ -154,7 +154,7 @@ export class MeshClientRequest extends Writable {
   getRawHeaderNames(): string[] {
     return Object.keys(this.#headers);
   }
-  /** The application wants the request on the wire before its body is done: it is streamed from now on (and not retried). */
+  /** The application wants the request on the wire before its body is done: it is streamed from now on (replayable within the limit). */
   flushHeaders(): void {
     if (!this.#headersSent && this.#stream === undefined) this.#startStreaming();
   }
