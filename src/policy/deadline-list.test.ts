@@ -32,6 +32,34 @@ describe('DeadlineList', () => {
     expect(a.dlList).toBeNull();
   });
 
+  it('keeps expiring the other entries when one callback throws', async () => {
+    const fired: string[] = [];
+    const list = new DeadlineList(15);
+    const boom = entry('boom', fired);
+    boom.onDeadline = () => {
+      fired.push('boom');
+      throw new Error('handler failed');
+    };
+    const later = entry('later', fired);
+    // The throw leaves the timer callback as an uncaught exception: caught here instead of by the runner.
+    const runners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught: Error[] = [];
+    process.on('uncaughtException', (err) => uncaught.push(err));
+    try {
+      list.add(boom, performance.now());
+      await sleep(5);
+      list.add(later, performance.now());
+      await sleep(60);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const l of runners) process.on('uncaughtException', l);
+    }
+    expect(uncaught.map((e) => e.message)).toEqual(['handler failed']);
+    expect(fired).toEqual(['boom', 'later']);
+    expect(list.size).toBe(0);
+  });
+
   it('never fires an entry that was removed, from the head, middle or tail', async () => {
     const fired: string[] = [];
     const list = new DeadlineList(20);

@@ -86,13 +86,17 @@ export class DeadlineList {
     this.#armedAt = Infinity;
     const now = performance.now();
     // Expire what is due; each callback may add or remove entries (even on this list).
-    let e = this.#head;
-    while (e !== null && e.dlAt <= now) {
-      this.remove(e);
-      e.onDeadline();
-      e = this.#head;
+    // Re-armed whatever a callback throws: one failing entry must not stop the others' deadlines.
+    try {
+      let e = this.#head;
+      while (e !== null && e.dlAt <= now) {
+        this.remove(e);
+        e.onDeadline();
+        e = this.#head;
+      }
+    } finally {
+      if (this.#head !== null && this.#armedAt === Infinity) this.#arm(this.#head.dlAt, now);
     }
-    if (this.#head !== null && this.#armedAt === Infinity) this.#arm(this.#head.dlAt, now);
   };
 }
 
