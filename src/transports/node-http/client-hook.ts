@@ -80,6 +80,7 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
         headers,
         timeout: typeof o.timeout === 'number' ? o.timeout : undefined,
         signal: o.signal instanceof AbortSignal ? o.signal : undefined,
+        setHost: o.setHost !== false,
       },
       d,
       runtime.replayLimit,

@@ -11,6 +11,7 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HeaderRecord } from '../../runtime/headers.ts';
+import { RequestSocket } from './request-socket.ts';
 
 export interface MeshRequestTarget {
   readonly protocol: 'http:' | 'https:';
@@ -21,6 +22,8 @@ export interface MeshRequestTarget {
   readonly headers: HeaderRecord;
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+  /** Node's `setHost` option: false when the application asked for no default Host header. */
+  readonly setHost?: boolean;
 }
 
 /** The response handed to 'response' listeners: an IncomingMessage look-alike. */
@@ -36,8 +39,10 @@ export class MeshIncomingMessage extends Readable {
   httpVersionMinor = 1;
   complete = false;
   aborted = false;
+  /** As a client-side IncomingMessage: no URL and no method. */
+  url = '';
+  method: string | null = null;
   readonly req: MeshClientRequest;
-  socket = null;
   #controller: Dispatcher.DispatchController | undefined;
 
   constructor(req: MeshClientRequest, controller: Dispatcher.DispatchController) {
@@ -45,11 +50,25 @@ export class MeshIncomingMessage extends Readable {
     this.req = req;
     this.#controller = controller;
   }
+  /** The request's socket (see RequestSocket), as `IncomingMessage.socket`. */
+  get socket(): RequestSocket | null {
+    return this.req.socket;
+  }
+  get connection(): RequestSocket | null {
+    return this.req.socket;
+  }
   override _read(): void {
     this.#controller?.resume();
   }
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.complete) this.#controller?.abort(err ?? new Error('response destroyed'));
+    if (!this.complete) {
+      // As Node's IncomingMessage: a response that ends before it is complete was aborted.
+      if (!this.aborted) {
+        this.aborted = true;
+        this.emit('aborted');
+      }
+      this.#controller?.abort(err ?? new Error('response destroyed'));
+    }
     this.#controller = undefined;
     // As Node's IncomingMessage: the error is emitted only to a listener (a request aborted
     // while its response is unread must not throw an unhandled 'error').
@@ -68,7 +87,6 @@ export class MeshClientRequest extends Writable {
   readonly protocol: string;
   reusedSocket = false;
   aborted = false;
-  socket = null;
   maxHeadersCount: number | null = null;
   #headers: HeaderRecord;
   #headersSent = false;
@@ -86,6 +104,13 @@ export class MeshClientRequest extends Writable {
   #closeEmitted = false;
   #continueSent = false;
   #forgetSignal: (() => void) | undefined;
+  /** Set on the tick after the request is made, when Node's client would have given it a socket. */
+  #socketAssigned = false;
+  #socket: RequestSocket | undefined;
+  /** The default Host header Node's client reports (`host[:port]`), until the application sets or removes its own. */
+  #defaultHost: string | undefined;
+  /** The request ended on its own (response complete, upgraded or failed): destroy() only marks it, as Node does. */
+  #ended = false;
 
   constructor(target: MeshRequestTarget, dispatcher: Dispatcher, replayLimit: number, cb?: (res: MeshIncomingMessage) => void) {
     // Not auto-destroyed on 'finish': the request lives until its response ends, like ClientRequest.
@@ -98,9 +123,11 @@ export class MeshClientRequest extends Writable {
     this.host = target.host;
     this.protocol = target.protocol;
     this.#headers = target.headers;
+    if (target.setHost !== false) this.#defaultHost = hostHeader(target.protocol, target.host, target.port);
     this.#answerExpect();
     if (cb !== undefined) this.once('response', cb);
     if (target.timeout !== undefined && target.timeout > 0) this.setTimeout(target.timeout);
+    process.nextTick(MeshClientRequest.#socketTick, this);
     const signal = target.signal;
     if (signal !== undefined) {
       if (signal.aborted) queueMicrotask(() => this.destroy(abortError(signal.reason)));
@@ -111,6 +138,29 @@ export class MeshClientRequest extends Writable {
         this.#forgetSignal = () => signal.removeEventListener('abort', onAbort);
       }
     }
+  }
+
+  // ---- socket (see RequestSocket) ----
+  /** null until the request has its socket, as in Node; made only for whoever asks for it. */
+  get socket(): RequestSocket | null {
+    if (!this.#socketAssigned) return null;
+    return (this.#socket ??= new RequestSocket(() => this.#connectionLost()));
+  }
+  get connection(): RequestSocket | null {
+    return this.socket;
+  }
+  /** Node's client emits 'socket' on the tick after `http.request()`; libraries start their timeouts there. */
+  static #socketTick(req: MeshClientRequest): void {
+    req.#assignSocket();
+  }
+  #assignSocket(): void {
+    if (this.destroyed) return;
+    this.#socketAssigned = true;
+    if (this.listenerCount('socket') > 0) this.emit('socket', this.socket);
+  }
+  /** The socket was destroyed (by a library's timeout, say): the request loses its connection, as in Node. */
+  #connectionLost(): void {
+    if (!this.destroyed) this.destroy();
   }
 
   // ---- header API (as OutgoingMessage) ----
@@ -135,24 +185,35 @@ export class MeshClientRequest extends Writable {
     this.#continueSent = true;
     process.nextTick(() => this.emit('continue'));
   }
+  // Node's client sets a default Host header, which libraries read back (request signers, say); the
+  // mesh sends the service's authority as Host either way, so it is only reported, never copied.
   getHeader(name: string): string | string[] | undefined {
-    return this.#headers[name.toLowerCase()];
+    const lower = name.toLowerCase();
+    return this.#headers[lower] ?? (lower === 'host' ? this.#defaultHost : undefined);
   }
   hasHeader(name: string): boolean {
-    return this.#headers[name.toLowerCase()] !== undefined;
+    return this.getHeader(name) !== undefined;
   }
   removeHeader(name: string): void {
     if (this.#headersSent) throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
-    delete this.#headers[name.toLowerCase()];
+    const lower = name.toLowerCase();
+    delete this.#headers[lower];
+    if (lower === 'host') this.#defaultHost = undefined;
   }
   getHeaders(): HeaderRecord {
-    return { ...this.#headers };
+    const out = { ...this.#headers };
+    if (out.host === undefined && this.#defaultHost !== undefined) out.host = this.#defaultHost;
+    return out;
   }
   getHeaderNames(): string[] {
-    return Object.keys(this.#headers);
+    return Object.keys(this.getHeaders());
   }
   getRawHeaderNames(): string[] {
-    return Object.keys(this.#headers);
+    return Object.keys(this.getHeaders());
+  }
+  /** As OutgoingMessage's (deprecated) `finished`: end() was called. */
+  get finished(): boolean {
+    return this.writableEnded;
   }
   /** The application wants the request on the wire before its body is done: it is streamed from now on (replayable within the limit). */
   flushHeaders(): void {
@@ -179,7 +240,7 @@ export class MeshClientRequest extends Writable {
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.emit('abort');
+    process.nextTick(() => this.emit('abort'));
     this.destroy();
   }
 
@@ -210,17 +271,22 @@ export class MeshClientRequest extends Writable {
   }
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     clearTimeout(this.#timer);
-    const reason = err ?? abortError(undefined);
+    if (this.#ended) {
+      cb(null);
+      return;
+    }
+    const res = this.#res;
+    // As Node's client: a request destroyed before its response fails with "socket hang up",
+    // unless it was abort()ed before it had a socket; during the response, the response is aborted.
+    const error = err ?? (res === undefined && !(this.aborted && !this.#socketAssigned) ? connectionReset('socket hang up') : null);
+    const reason = error ?? abortError(undefined);
     this.#abortReason = reason;
     this.#controller?.abort(reason);
     this.#stream?.destroy();
-    if (this.#res !== undefined && !this.#res.complete) {
-      this.#res.aborted = true;
-      this.#res.emit('aborted');
-      this.#res.destroy(reason);
-    }
-    // Like Node: a request destroyed by the app without an error emits only 'close'.
-    cb(err);
+    if (res !== undefined && !res.complete && !res.destroyed) res.destroy(connectionReset('aborted'));
+    const socket = this.#socket;
+    if (socket !== undefined && !socket.destroyed) socket.destroy();
+    cb(error);
     process.nextTick(() => this.#emitClose());
   }
 
@@ -229,6 +295,13 @@ export class MeshClientRequest extends Writable {
     this.#closeEmitted = true;
     this.#forgetSignal?.();
     this.#forgetSignal = undefined;
+    // As a keep-alive socket back in its agent: its idle timeout no longer applies to this request.
+    if (this.#socket !== undefined && !this.#socket.destroyed) this.#socket.setTimeout(0);
+    // As Node's client: a request is destroyed once it is over, whichever way it ended.
+    if (!this.destroyed) {
+      this.#ended = true;
+      this.destroy();
+    }
     this.emit('close');
   }
 
@@ -287,6 +360,7 @@ export class MeshClientRequest extends Writable {
       },
       onResponseData: (controller, chunk) => {
         this.#armTimer();
+        this.#socket?.touch();
         if (this.#res !== undefined && !this.#res.push(chunk)) controller.pause();
       },
       onResponseEnd: (_controller, trailers) => {
@@ -301,14 +375,14 @@ export class MeshClientRequest extends Writable {
       onResponseError: (_controller, err) => {
         clearTimeout(this.#timer);
         const res = this.#res;
-        if (res !== undefined && !res.complete) {
-          res.aborted = true;
-          res.emit('aborted');
-          res.destroy(err);
-          this.#emitClose();
-        } else if (!this.destroyed) {
-          this.destroy(err);
+        if (res === undefined) {
+          if (!this.destroyed) this.destroy(err);
+          return;
         }
+        // As Node when the connection fails during the response: the response is aborted with ECONNRESET "aborted".
+        if (!res.complete && !res.destroyed) res.destroy(connectionReset('aborted', err));
+        // A request the application destroyed closes after its own 'error' (see _destroy).
+        if (!this.destroyed) this.#emitClose();
       },
     };
   }
@@ -347,6 +421,12 @@ function upstreamHeaders(headers: HeaderRecord, upgrade: boolean): HeaderRecord 
   return out;
 }
 
+/** The Host header Node's client would send: the host, bracketed when IPv6, and the port unless it is the default. */
+function hostHeader(protocol: string, host: string, port: number): string {
+  const name = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return isDefaultPort(protocol, port) ? name : `${name}:${port}`;
+}
+
 function isDefaultPort(protocol: string, port: number): boolean {
   return (protocol === 'http:' && port === 80) || (protocol === 'https:' && port === 443);
 }
@@ -370,6 +450,11 @@ function rawHeaderStrings(raw: unknown, parsed: Record<string, string | string[]
     for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
   }
   return out;
+}
+
+/** Node's error for a connection lost under a request ("socket hang up") or a response ("aborted"). */
+function connectionReset(message: string, cause?: Error): Error {
+  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code: 'ECONNRESET' });
 }
 
 function abortError(reason: unknown): Error {
