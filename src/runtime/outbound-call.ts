@@ -392,7 +392,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const rr = this.#routeRt;
     let body: unknown = this.opts.body;
     const mirror = rr.mirror;
-    if (mirror !== undefined && mirror.shouldMirror()) {
+    // An upgrade is not mirrored: a copy of the handshake alone would open a tunnel nobody speaks on.
+    if (mirror !== undefined && this.opts.upgrade == null && mirror.shouldMirror()) {
       // A copy to the mirror target, fire and forget: its outcome never reaches the app.
       if (isStaticBody(body)) mirror.send(this.method, this.#upstreamPath, this.headers, body as string | Uint8Array | null);
       else if (isAsyncIterable(body)) body = mirror.tee(body, this.method, this.#upstreamPath, this.headers);

@@ -22,6 +22,9 @@ let file: MeshFile;
 let server: http.Server;
 let wss: WebSocketServer;
 let port: number;
+let shadow: http.Server;
+/** What the mirror target received (the route mirrors every request to it). */
+const mirrored: { method: string; url: string; upgrade: string | undefined }[] = [];
 const upgrades: { url: string; host: string | undefined }[] = [];
 
 beforeAll(async () => {
@@ -33,6 +36,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
+  shadow = http.createServer((req, res) => {
+    mirrored.push({ method: req.method ?? '', url: req.url ?? '', upgrade: req.headers.upgrade });
+    res.end();
+  });
+  await new Promise<void>((r) => shadow.listen(0, '127.0.0.1', r));
   file = await createMeshFile(`
 mesh: { trustDomain: test.local }
 services:
@@ -45,6 +53,11 @@ services:
       - name: all
         timeout: 300ms
         backends: [{ service: chat }]
+        mirror: { service: shadow }
+  shadow:
+    protocol: http
+    port: 9080
+    endpoints: [{ address: 127.0.0.1:${(shadow.address() as AddressInfo).port} }]
   nowhere: { protocol: http, port: 9080 }
 policies:
   authorization:
@@ -62,6 +75,7 @@ afterAll(async () => {
   wss?.close();
   server?.closeAllConnections();
   server?.close();
+  shadow?.close();
   await mesh?.close();
   await file?.remove();
 });
@@ -141,11 +155,24 @@ describe.each([
   });
 });
 
+it('mirrors the route\'s plain requests but not its upgrades', async () => {
+  mirrored.length = 0;
+  const conversation = await wsConversation('ws://chat:9080/room/3');
+  conversation.send('hi');
+  expect(await conversation.next()).toBe('echo:hi');
+  conversation.close();
+  expect((await fetch('http://chat:9080/plain')).status).toBe(200);
+  const deadline = Date.now() + 2000;
+  while (mirrored.length === 0 && Date.now() < deadline) await sleep(20);
+  await sleep(100); // a mirrored handshake, sent first, would have arrived by now
+  expect(mirrored).toEqual([{ method: 'GET', url: '/plain', upgrade: undefined }]);
+});
+
 it('counts each upgrade once, as a 101, on the client side', async () => {
   const text = await mesh.metrics();
   const upgraded = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"') && l.includes('destination_service="chat"') && l.includes('response_code="101"'));
   expect(upgraded).toHaveLength(1);
-  expect(Number(upgraded[0]!.split(' ').at(-1))).toBe(4);
+  expect(Number(upgraded[0]!.split(' ').at(-1))).toBe(5);
 });
 
 /** A raw upgrade request, so the path reaches the server exactly as written. */
