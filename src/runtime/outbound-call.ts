@@ -53,6 +53,8 @@ type Controller = Dispatcher.DispatchController;
 /** undici's Request reads `servername` from the dispatch options; its types do not list it. */
 type UpstreamOptions = Dispatcher.DispatchOptions & { servername?: string | null };
 type Handler = Dispatcher.DispatchHandler;
+/** Response headers as undici's controller carries them: the raw name/value list, or parsed. */
+type RawHeaders = Buffer[] | string[] | Record<string, string | string[] | undefined>;
 
 /** Attempt details given to a span that records nothing (it ignores them). */
 const NOT_RECORDED: AttemptInfo = Object.freeze({ attempt: 0, cluster: '', endpoint: '', hedge: false });
@@ -138,8 +140,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   #aborted = false;
   #reason: Error | null = null;
   /** What the application got as response headers: undici's `responseHeaders: 'raw'` reads them from here. */
-  rawHeaders: HeaderRecord | null = null;
-  rawTrailers: Record<string, string | string[] | undefined> | null = null;
+  rawHeaders: RawHeaders | null = null;
+  rawTrailers: RawHeaders | null = null;
   // DeadlineEntry: the route timeout's place on its deadline list.
   dlNext: DeadlineEntry | null = null;
   dlPrev: DeadlineEntry | null = null;
@@ -508,7 +510,15 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
 
   onAttemptResponseStart(attempt: AttemptHandler, controller: Controller, status: number, headers: HeaderRecord, statusMessage: string | undefined): void {
     if (attempt.abandoned || this.#finished) return;
-    if (status < 200) return; // interim responses are not forwarded
+    if (status < 200) {
+      // An interim response (100 Continue, 103 Early Hints) goes to the application as it came,
+      // as a proxy forwards it; not while hedged copies race, whose interim answers would interleave.
+      if (this.#live === 1) {
+        this.rawHeaders = controller.rawHeaders ?? headers;
+        this.handler.onResponseStart?.(this, status, headers, statusMessage ?? '');
+      }
+      return;
+    }
     attempt.latencyMs = performance.now() - attempt.startedAt;
     clearTimeout(attempt.perTryTimer);
     attempt.outcome = outcomeForStatus(status);
@@ -540,15 +550,24 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     this.#cancelOtherCopies(attempt);
     if (this.#paused) controller.pause();
     const route = this.#route.route;
-    if (route.responseHeaders !== undefined) applyHeaderMutation(headers, route.responseHeaders);
-    if (status >= 500 && this.#retry?.exhaustedReason !== undefined) headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
+    // The upstream's raw headers (names as sent) stand for the response unless the mesh changed it.
+    let raw: RawHeaders = controller.rawHeaders ?? headers;
+    if (route.responseHeaders !== undefined) {
+      applyHeaderMutation(headers, route.responseHeaders);
+      raw = headers;
+    }
+    if (status >= 500 && this.#retry?.exhaustedReason !== undefined) {
+      headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
+      raw = headers;
+    }
     if (this.#faultFlags !== '') {
       const prev = headers[FLAGS_HEADER];
       headers[FLAGS_HEADER] = prev === undefined ? this.#faultFlags : `${this.#faultFlags},${String(prev)}`;
+      raw = headers;
     }
     const flags = headers[FLAGS_HEADER];
     if (flags !== undefined) this.#flags = String(flags);
-    this.rawHeaders = headers;
+    this.rawHeaders = raw;
     this.handler.onResponseStart?.(this, status, headers, statusMessage ?? '');
   }
 
@@ -583,12 +602,12 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     this.#delivered = true;
     this.#finalStatus = status;
     this.#attemptController = controller;
-    this.rawHeaders = headers;
+    this.rawHeaders = controller.rawHeaders ?? headers;
     this.#finish(now);
     this.handler.onRequestUpgrade?.(this, status, headers, socket);
   }
 
-  onAttemptEnd(attempt: AttemptHandler, _controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
+  onAttemptEnd(attempt: AttemptHandler, controller: Controller, trailers: Record<string, string | string[] | undefined>): void {
     // One clock reading for everything that ends here: the attempt, the endpoint's latency, the breaker, the call.
     const now = performance.now();
     if (!this.#settle(attempt, true, undefined, now)) return;
@@ -601,7 +620,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     if (attempt.abandoned || this.#finished) return;
     this.#finish(now);
-    this.rawTrailers = trailers;
+    this.rawTrailers = controller.rawTrailers ?? trailers;
     this.handler.onResponseEnd?.(this, trailers);
   }
 

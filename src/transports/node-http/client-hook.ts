@@ -12,6 +12,7 @@ import type { MeshRuntime } from '../../runtime/mesh-runtime.ts';
 import type { ServiceRuntime } from '../../runtime/compiled-mesh.ts';
 import { toHeaderRecord } from '../../runtime/headers.ts';
 import { MeshClientRequest, type MeshIncomingMessage } from './client-request.ts';
+import { validateHeader, validateRequestLine } from './validate.ts';
 import type { Interceptor } from '../undici/interceptor.ts';
 
 type RequestFn = typeof http.request;
@@ -66,7 +67,12 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
 
   function meshClientRequest(_svc: ServiceRuntime, p: ParsedArgs, d: Dispatcher): MeshClientRequest {
     const o = p.options;
+    const path = typeof o.path === 'string' ? o.path : '/';
+    const method = typeof o.method === 'string' ? o.method.toUpperCase() : 'GET';
+    // Refused as Node's client refuses them: thrown from http.request(), before anything is sent.
+    validateRequestLine(method, path);
     const headers = toHeaderRecord(o.headers);
+    for (const name of Object.keys(headers)) validateHeader(name, headers[name]);
     if (typeof o.auth === 'string' && headers.authorization === undefined) {
       headers.authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
     }
@@ -75,12 +81,13 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
         protocol: p.protocol,
         host: p.hostname,
         port: p.port,
-        path: typeof o.path === 'string' ? o.path : '/',
-        method: typeof o.method === 'string' ? o.method.toUpperCase() : 'GET',
+        path,
+        method,
         headers,
         timeout: typeof o.timeout === 'number' ? o.timeout : undefined,
         signal: o.signal instanceof AbortSignal ? o.signal : undefined,
         setHost: o.setHost !== false,
+        joinDuplicateHeaders: o.joinDuplicateHeaders === true,
       },
       d,
       runtime.replayLimit,

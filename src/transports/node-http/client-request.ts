@@ -12,6 +12,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HeaderRecord } from '../../runtime/headers.ts';
 import { RequestSocket } from './request-socket.ts';
+import { validateHeader } from './validate.ts';
 
 export interface MeshRequestTarget {
   readonly protocol: 'http:' | 'https:';
@@ -24,6 +25,8 @@ export interface MeshRequestTarget {
   readonly signal?: AbortSignal;
   /** Node's `setHost` option: false when the application asked for no default Host header. */
   readonly setHost?: boolean;
+  /** Node's `joinDuplicateHeaders` option: repeated response headers are all joined, none dropped. */
+  readonly joinDuplicateHeaders?: boolean;
 }
 
 /** The response handed to 'response' listeners: an IncomingMessage look-alike. */
@@ -49,6 +52,13 @@ export class MeshIncomingMessage extends Readable {
     super();
     this.req = req;
     this.#controller = controller;
+  }
+  /** As Node's: every header's values in an array, duplicates kept. */
+  get headersDistinct(): Record<string, string[]> {
+    return distinct(this.rawHeaders);
+  }
+  get trailersDistinct(): Record<string, string[]> {
+    return distinct(this.rawTrailers);
   }
   /** The request's socket (see RequestSocket), as `IncomingMessage.socket`. */
   get socket(): RequestSocket | null {
@@ -169,6 +179,7 @@ export class MeshClientRequest extends Writable {
   }
   setHeader(name: string, value: number | string | readonly string[]): this {
     if (this.#headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    validateHeader(name, value);
     this.#headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
     this.#answerExpect();
     return this;
@@ -183,7 +194,10 @@ export class MeshClientRequest extends Writable {
   #answerExpect(): void {
     if (this.#continueSent || !expectsContinue(this.#headers)) return;
     this.#continueSent = true;
-    process.nextTick(() => this.emit('continue'));
+    process.nextTick(() => {
+      this.emit('continue');
+      this.emit('information', { statusCode: 100, statusMessage: 'Continue', httpVersion: '1.1', httpVersionMajor: 1, httpVersionMinor: 1, headers: {}, rawHeaders: [] });
+    });
   }
   // Node's client sets a default Host header, which libraries read back (request signers, say); the
   // mesh sends the service's authority as Host either way, so it is only reported, never copied.
@@ -253,9 +267,15 @@ export class MeshClientRequest extends Writable {
     }
     this.#chunks.push(chunk);
     this.#size += chunk.length;
-    // Too large to remember: stream it, and this request will not be retried.
+    // Too large to remember here: stream it (the call still replays what fits its own limit).
     if (this.#size > this.#limit) this.#startStreaming();
+    // Written and not ended in the same tick: the body is a stream (a pipe, a long upload, a
+    // bidirectional exchange). Node's client sends it as it comes, so the mesh does too.
+    else if (this.#chunks.length === 1) process.nextTick(MeshClientRequest.#streamIfOpen, this);
     cb();
+  }
+  static #streamIfOpen(req: MeshClientRequest): void {
+    if (!req.writableEnded && req.#stream === undefined && !req.#headersSent && !req.destroyed) req.#startStreaming();
   }
   #startStreaming(): void {
     const stream = new PassThrough();
@@ -329,6 +349,36 @@ export class MeshClientRequest extends Writable {
     });
   }
 
+  /**
+   * Emits an event from inside the dispatcher's callbacks. A listener of the
+   * application that throws is its own uncaught exception, as it is when
+   * Node's parser emits the event; it does not fail the request upstream.
+   */
+  #emitFromUpstream(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+
+  /** An interim (1xx) response, as Node reports it: 'information', and 'continue' for a 100. */
+  #information(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
+    if (statusCode === 100) {
+      if (this.#continueSent) return; // already answered by the mesh (see #answerExpect)
+      this.#emitFromUpstream('continue');
+    }
+    this.#emitFromUpstream('information', {
+      statusCode,
+      statusMessage,
+      httpVersion: '1.1',
+      httpVersionMajor: 1,
+      httpVersionMinor: 1,
+      headers: nodeHeaders(rawHeaders),
+      rawHeaders,
+    });
+  }
+
   #handler(): Dispatcher.DispatchHandler {
     return {
       onRequestStart: (controller) => {
@@ -337,37 +387,51 @@ export class MeshClientRequest extends Writable {
       },
       onResponseStart: (controller, statusCode, headers, statusMessage) => {
         this.#armTimer();
+        const rawHeaders = rawHeaderStrings(controller.rawHeaders, headers as HeaderRecord);
+        if (statusCode < 200) {
+          this.#information(statusCode, statusMessage ?? '', rawHeaders);
+          return;
+        }
         const res = new MeshIncomingMessage(this, controller);
         res.statusCode = statusCode;
         res.statusMessage = statusMessage ?? '';
-        res.headers = nodeHeaders(headers as HeaderRecord);
-        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, res.headers);
+        res.rawHeaders = rawHeaders;
+        res.headers = nodeHeaders(rawHeaders, this.#target.joinDuplicateHeaders === true);
         this.#res = res;
         if (this.listenerCount('response') === 0) res.resume(); // as Node does: nobody reads, so discard
-        this.emit('response', res);
+        this.#emitFromUpstream('response', res);
       },
       onRequestUpgrade: (controller, statusCode, headers, socket) => {
         // As Node's ClientRequest: 'upgrade' with the response and the socket, else the socket is destroyed; then 'close'.
         clearTimeout(this.#timer);
         const res = new MeshIncomingMessage(this, controller);
         res.statusCode = statusCode;
-        res.headers = nodeHeaders(headers as HeaderRecord);
-        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, res.headers);
+        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, headers as HeaderRecord);
+        res.headers = nodeHeaders(res.rawHeaders, this.#target.joinDuplicateHeaders === true);
         res.complete = true;
         if (this.listenerCount('upgrade') === 0) socket.destroy();
-        else this.emit('upgrade', res, socket, Buffer.alloc(0));
+        else this.#emitFromUpstream('upgrade', res, socket, Buffer.alloc(0));
         this.#emitClose();
       },
       onResponseData: (controller, chunk) => {
         this.#armTimer();
         this.#socket?.touch();
-        if (this.#res !== undefined && !this.#res.push(chunk)) controller.pause();
+        const res = this.#res;
+        if (res === undefined) return;
+        let more = true;
+        try {
+          more = res.push(chunk);
+        } catch (err) {
+          rethrow(err); // a 'data' listener of the application threw
+        }
+        if (!more) controller.pause();
       },
-      onResponseEnd: (_controller, trailers) => {
+      onResponseEnd: (controller, trailers) => {
         clearTimeout(this.#timer);
         const res = this.#res;
         if (res === undefined) return;
-        res.trailers = nodeHeaders(trailers as HeaderRecord) as Record<string, string>;
+        res.rawTrailers = rawHeaderStrings(controller.rawTrailers, trailers as HeaderRecord);
+        res.trailers = nodeHeaders(res.rawTrailers, this.#target.joinDuplicateHeaders === true) as Record<string, string>;
         res.complete = true;
         res.push(null);
         res.once('end', () => this.#emitClose());
@@ -431,25 +495,56 @@ function isDefaultPort(protocol: string, port: number): boolean {
   return (protocol === 'http:' && port === 80) || (protocol === 'https:' && port === 443);
 }
 
-/** Node's header shape: arrays joined with ', ' except set-cookie. */
-function nodeHeaders(headers: HeaderRecord | null | undefined): Record<string, string | string[]> {
+/** Headers Node keeps the first value of when a response repeats them (its IncomingMessage rules). */
+const FIRST_WINS = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+]);
+
+/**
+ * Node's `headers` from a raw list: names lowercased; repeats dropped, kept in
+ * an array (set-cookie) or joined (cookie with '; ', others ', '); with
+ * `joinAll` (Node's joinDuplicateHeaders) none is dropped.
+ */
+function nodeHeaders(raw: readonly string[], joinAll = false): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  if (headers == null) return out;
-  for (const name of Object.keys(headers)) {
-    const v = headers[name]!;
-    out[name] = Array.isArray(v) && name !== 'set-cookie' ? v.join(', ') : v;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (name === 'set-cookie') (prev as string[]).push(value);
+    else if (joinAll || !FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   return out;
 }
 
-function rawHeaderStrings(raw: unknown, parsed: Record<string, string | string[]>): string[] {
-  if (Array.isArray(raw) && raw.length > 0) return raw.map((b: Buffer | string) => (typeof b === 'string' ? b : b.toString('latin1')));
+/** `headersDistinct`: lowercased names, every value. */
+function distinct(raw: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) (out[raw[i]!.toLowerCase()] ??= []).push(raw[i + 1]!);
+  return out;
+}
+
+/** The raw name/value list (names as the upstream sent them), from undici's raw list or else its parsed headers. */
+function rawHeaderStrings(raw: unknown, parsed: HeaderRecord | null | undefined): string[] {
+  if (Array.isArray(raw)) return raw.map((b: Buffer | string) => (typeof b === 'string' ? b : b.toString('latin1')));
   const out: string[] = [];
-  for (const name of Object.keys(parsed)) {
-    const v = parsed[name]!;
-    for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
+  const source = (raw !== null && typeof raw === 'object' ? raw : parsed) as HeaderRecord | null | undefined;
+  if (source == null) return out;
+  for (const name of Object.keys(source)) {
+    const v = source[name];
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push(name, String(one));
   }
   return out;
+}
+
+/** An exception of the application's, thrown where Node would have thrown it: uncaught, not into the mesh's request. */
+function rethrow(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }
 
 /** Node's error for a connection lost under a request ("socket hang up") or a response ("aborted"). */
@@ -457,7 +552,8 @@ function connectionReset(message: string, cause?: Error): Error {
   return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code: 'ECONNRESET' });
 }
 
+/** Node's AbortError ("The operation was aborted", ABORT_ERR), with the signal's reason as its cause. */
 function abortError(reason: unknown): Error {
-  if (reason instanceof Error) return reason;
-  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+  const err = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason });
+  return Object.assign(err, { name: 'AbortError', code: 'ABORT_ERR' });
 }
