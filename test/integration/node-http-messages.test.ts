@@ -5,7 +5,8 @@
  * repeated headers, `headersDistinct` / `trailersDistinct` / `rawTrailers`,
  * a request body sent as it is written, the AbortError of a signal, and an
  * application's exception in a listener. undici's `onInfo` and raw response
- * headers come through its interceptor the same way.
+ * headers come through its interceptor the same way. On the server side, a
+ * handler's exception is uncaught as under Node.
  */
 import http from 'node:http';
 import { once } from 'node:events';
@@ -246,6 +247,14 @@ describe('node:http requests through the mesh', () => {
       data: { caught: ['thrown in data'], requestError: false },
     });
     expect(out.mesh).toEqual(out.direct);
+  });
+});
+
+describe('node:http servers under the mesh', () => {
+  it('lets a request handler that throws after an asynchronous inbound check raise an uncaught exception, as Node does', async () => {
+    const script = fileURLToPath(new URL('../fixtures/node-http/throwing-handler.ts', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 20_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual(['uncaughtException: handler failed']);
   });
 });
 

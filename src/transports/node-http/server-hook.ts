@@ -129,7 +129,7 @@ export function installServerHook(
     if (typeof admission === 'function') return proceed(server, original, event, req, res, scope, admission);
     // Authentication/authorization first: the application sees the request once it passed.
     void admission.then((release) => {
-      if (release !== undefined) proceed(server, original, event, req, res, scope, release);
+      if (release !== undefined) uncaught(() => proceed(server, original, event, req, res, scope, release));
     });
     return true;
   }
@@ -164,8 +164,24 @@ export function installServerHook(
     };
     const admission = admit(req, res);
     if (typeof admission === 'function' || admission === undefined) admitted(admission);
-    else void admission.then(admitted);
+    else void admission.then((release) => uncaught(() => admitted(release)));
     return true;
+  }
+
+  /**
+   * Runs the application's handler from a promise callback as Node's server
+   * runs it from its parser: what it throws is an uncaught exception, not an
+   * unhandled rejection that an application's 'uncaughtException' handler
+   * would never see.
+   */
+  function uncaught(fn: () => unknown): void {
+    try {
+      fn();
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   function proceed(server: unknown, original: Emit, event: string, req: http.IncomingMessage, res: http.ServerResponse, scope: RequestScope, release: () => void): boolean {
