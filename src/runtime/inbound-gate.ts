@@ -108,20 +108,24 @@ export class InboundGate {
   admit(req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined | Promise<InboundRelease | undefined> {
     const guard = this.#guard;
     if (guard === undefined) return this.#admitFault(req, res);
-    return checkInbound(req, guard).then(
-      (verdict) => {
-        if (verdict.ok) return this.#admitFault(req, res);
-        this.#count(verdict);
-        sendRefusal(res, verdict);
-        return undefined;
-      },
-      () => {
-        // Fail closed: a check that could not run must not let the request through.
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('inbound check failed\n');
-        return undefined;
-      },
+    let verdict: InboundVerdict | Promise<InboundVerdict>;
+    try {
+      verdict = checkInbound(req, guard);
+    } catch {
+      return failClosed(res);
+    }
+    if (!(verdict instanceof Promise)) return this.#afterVerdict(verdict, req, res);
+    return verdict.then(
+      (v) => this.#afterVerdict(v, req, res),
+      () => failClosed(res),
     );
+  }
+
+  #afterVerdict(verdict: InboundVerdict, req: http.IncomingMessage, res: http.ServerResponse): InboundRelease | undefined | Promise<InboundRelease | undefined> {
+    if (verdict.ok) return this.#admitFault(req, res);
+    this.#count(verdict);
+    sendRefusal(res, verdict);
+    return undefined;
   }
 
   /**
@@ -132,15 +136,16 @@ export class InboundGate {
   admitGrpc(call: GrpcInboundRequest): Promise<GrpcRefusal | undefined> | undefined {
     const guard = this.#guard;
     if (guard === undefined) return undefined;
-    return checkAccess(guard, { method: 'POST', path: call.method, headers: call.headers, peer: call.peer }).then(
-      (verdict) => {
-        if (verdict.ok) return undefined;
-        this.#count(verdict);
-        return { code: verdict.status === 401 ? GRPC_UNAUTHENTICATED : GRPC_PERMISSION_DENIED, details: verdict.message };
-      },
-      // Fail closed: a check that could not run must not let the call through.
-      () => ({ code: GRPC_INTERNAL, details: 'inbound check failed' }),
-    );
+    const refusal = (verdict: InboundVerdict): GrpcRefusal | undefined => {
+      if (verdict.ok) return undefined;
+      this.#count(verdict);
+      return { code: verdict.status === 401 ? GRPC_UNAUTHENTICATED : GRPC_PERMISSION_DENIED, details: verdict.message };
+    };
+    // Fail closed: a check that could not run must not let the call through.
+    const internal: GrpcRefusal = { code: GRPC_INTERNAL, details: 'inbound check failed' };
+    return Promise.resolve()
+      .then(() => checkAccess(guard, { method: 'POST', path: call.method, headers: call.headers, peer: call.peer }))
+      .then(refusal, () => internal);
   }
 
   #count(verdict: Extract<InboundVerdict, { ok: false }>): void {
@@ -201,6 +206,13 @@ export class InboundGate {
     this.#adaptive?.close();
     this.#authenticator?.close();
   }
+}
+
+/** A check that could not run does not let the request through. */
+function failClosed(res: http.ServerResponse): undefined {
+  res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end('inbound check failed\n');
+  return undefined;
 }
 
 function headerOf(req: http.IncomingMessage, name: string): string | undefined {

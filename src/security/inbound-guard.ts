@@ -32,7 +32,11 @@ export type InboundVerdict =
   | { readonly ok: true; readonly path: string; readonly principal: string | undefined; readonly decision: AuthzDecision | undefined }
   | { readonly ok: false; readonly status: 400 | 401 | 403; readonly reason: string; readonly message: string; readonly policy?: string | undefined };
 
-export async function checkInbound(req: IncomingMessage, options: InboundGuardOptions): Promise<InboundVerdict> {
+/**
+ * Synchronous unless a JWT must be verified: authorization alone decides in
+ * the same tick, so the application's handler runs when Node would run it.
+ */
+export function checkInbound(req: IncomingMessage, options: InboundGuardOptions): InboundVerdict | Promise<InboundVerdict> {
   const target = normalizeRequestTarget(req.url ?? '/', options.path);
   if (!target.ok) return { ok: false, status: 400, reason: target.reason, message: target.message };
   if (target.changed) req.url = target.path + target.query;
@@ -50,15 +54,17 @@ export interface AccessRequest {
   readonly peer: PeerIdentity | undefined;
 }
 
-/** JWT authentication (401) then authorization (403), for HTTP requests and gRPC calls alike. */
-export async function checkAccess(options: InboundGuardOptions, req: AccessRequest): Promise<InboundVerdict> {
-  let auth: { principal: string; claims: Readonly<Record<string, unknown>> } | undefined;
-  if (options.authenticator !== undefined) {
-    const r = await options.authenticator.authenticate(req.headers);
+/** JWT authentication (401) then authorization (403), for HTTP requests and gRPC calls alike; a promise only when a JWT is checked. */
+export function checkAccess(options: InboundGuardOptions, req: AccessRequest): InboundVerdict | Promise<InboundVerdict> {
+  const authenticator = options.authenticator;
+  if (authenticator === undefined) return authorize(options, req, undefined);
+  return authenticator.authenticate(req.headers).then((r): InboundVerdict => {
     if (!r.ok) return { ok: false, status: 401, reason: r.reason, message: r.message };
-    if (!r.anonymous) auth = { principal: r.principal, claims: r.claims };
-  }
+    return authorize(options, req, r.anonymous ? undefined : { principal: r.principal, claims: r.claims });
+  });
+}
 
+function authorize(options: InboundGuardOptions, req: AccessRequest, auth: { principal: string; claims: Readonly<Record<string, unknown>> } | undefined): InboundVerdict {
   let decision: AuthzDecision | undefined;
   if (options.authorizer !== undefined) {
     const peer = req.peer;

@@ -116,3 +116,17 @@ it("applies the same checks to requests a server takes through 'checkContinue' (
     server.off('checkContinue', onContinue);
   }
 });
+
+it('decides authorization in the same tick: the handler runs inside the request event, as without policies', () => {
+  // A request event as Node's server emits it, on a socket that goes nowhere.
+  const socket = new net.Socket();
+  const req = new http.IncomingMessage(socket);
+  req.method = 'GET';
+  req.url = '/products/1';
+  req.headers = { host: 'details' };
+  const res = new http.ServerResponse(req);
+  const before = seen.length;
+  server.emit('request', req, res);
+  expect(seen.slice(before)).toEqual(['/products/1']);
+  socket.destroy();
+});

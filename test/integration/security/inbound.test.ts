@@ -42,7 +42,7 @@ beforeAll(async () => {
     { trustDomain: 'demo.local' },
   );
   server = createServer((req, res) => {
-    void checkInbound(req, { service: 'reviews', authorizer, authenticator }).then((v) => {
+    void Promise.resolve(checkInbound(req, { service: 'reviews', authorizer, authenticator })).then((v) => {
       if (!v.ok) {
         sendRefusal(res, v);
         return;
