@@ -29,7 +29,8 @@ import { peerOf, type PeerTarget } from './security/peer-store.ts';
 import type { PeerIdentity } from './security/peer-verify.ts';
 import { createMtlsInterceptor } from './transports/undici/mtls-dispatch.ts';
 import { installGrpcInboundSecurity, type GrpcInboundSecurity } from './transports/grpc/inbound-security.ts';
-import { installGrpcClientMtls } from './transports/grpc/client-mtls.ts';
+import { installGrpcClientChannel } from './transports/grpc/client-channel.ts';
+import { meshGrpcTarget } from './transports/grpc/mesh-target.ts';
 
 export interface MeshEvents {
   /** A new config model is in force. */
@@ -53,6 +54,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   #resolveReady!: () => void;
   #telemetry: Telemetry | undefined;
   #closed: Promise<void> | undefined;
+  /** grpc-js-xds is fed by this mesh's control plane: channels to mesh services go through it. */
+  #grpcTargets = false;
 
   /** @internal use {@link init} */
   constructor(options: InitOptions, globalLimiter?: GlobalLimiterFactory) {
@@ -116,9 +119,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
         });
         const installedSecurity = grpcSecurity;
         if (installedSecurity !== undefined) this.#cleanups.push(() => installedSecurity.uninstall());
-        // xds: channels take the TLS contexts the control plane sends (mTLS in strict mode).
-        const grpcClientMtls = this.#security.configured ? installGrpcClientMtls(() => mtls.active) : undefined;
-        if (grpcClientMtls !== undefined) this.#cleanups.push(() => grpcClientMtls.uninstall());
+        // Channels to mesh services resolve through grpc-js-xds; xds: channels take the TLS contexts
+        // the control plane sends (mTLS in strict mode).
+        const security = this.#security;
+        const grpcChannel = installGrpcClientChannel({
+          mtls: () => security.configured && mtls.active,
+          meshTarget: (target) => (this.#grpcTargets ? meshGrpcTarget(runtime.model, target) : undefined),
+        });
+        if (grpcChannel !== undefined) this.#cleanups.push(() => grpcChannel.uninstall());
       };
       this.#cleanups.push(whenGrpcLoaded(installGrpc));
     }
@@ -193,6 +201,11 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 
   /** @internal control-plane mode: count per-locality load for LRS reports. */
+  /** @internal grpc-js-xds reads this mesh's bootstrap: gRPC channels naming a mesh service are routed through it. */
+  routeGrpcTargets(): void {
+    this.#grpcTargets = true;
+  }
+
   enableLoadReporting(): void {
     this.#runtime.load = this.#telemetry?.load;
   }

@@ -47,7 +47,9 @@ export async function startXdsSource(mesh: Mesh, addresses: readonly string[], o
     // grpc-js-xds (1.14) uses the first server of its bootstrap only: start the list at a random
     // replica, so that a fleet's gRPC channels spread over the replicas as its ADS streams do.
     const first = Math.floor(Math.random() * servers.length);
-    registerGrpcXds({ servers: [...servers.slice(first), ...servers.slice(0, first)], nodeId: `${nodeId}~grpc`, zone, ...(certificateProviders !== undefined ? { certificateProviders } : {}) });
+    const { bootstrap } = registerGrpcXds({ servers: [...servers.slice(first), ...servers.slice(0, first)], nodeId: `${nodeId}~grpc`, zone, ...(certificateProviders !== undefined ? { certificateProviders } : {}) });
+    // With a bootstrap of the user's own, grpc-js-xds asks another control plane: names are left as they are.
+    if (bootstrap === 'enmesh') mesh.routeGrpcTargets();
   }
   client.start();
 

@@ -2,7 +2,8 @@
  * gRPC target names against the control plane: both `xds:///ratings` and
  * `xds:///ratings:50051` resolve, for an application in control-plane mode
  * (init() points grpc-js-xds at the control plane) and for a plain
- * grpc-js-xds client with its own bootstrap.
+ * grpc-js-xds client with its own bootstrap; in control-plane mode the plain
+ * names (`ratings:50051`) are routed through grpc-js-xds too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeshFile } from '../../helpers/mesh-file.ts';
@@ -51,6 +52,17 @@ describe('gRPC xds: targets', () => {
     const { clients } = await cp.admin<{ clients: { nodeId: string; profile: string }[] }>('/api/v1/clients');
     const grpcClient = clients.find((c) => c.nodeId.includes(`~${sdk!.child.pid}~`) && c.nodeId.endsWith('~grpc'));
     expect(grpcClient?.profile, JSON.stringify(clients.map((c) => [c.nodeId, c.profile]))).toBe('grpc-xds');
+  });
+
+  it('routes the names an application calls without xds: (ratings:50051, dns:///ratings:50051, ratings) the same way', async () => {
+    sdk ??= await spawnSdk({ controlPlane: [cp.url], service: 'productpage' });
+    for (const target of ['ratings:50051', 'dns:///ratings:50051', 'ratings']) {
+      const r = await sdk.grpc(target, 20);
+      expect(r.errors, target).toEqual([]);
+      expect(r.ok, target).toBe(20);
+      // Both versions answer: the calls went through the control plane's endpoints, not a DNS name.
+      expect(Object.keys(r.byBackend).sort(), target).toEqual(['v1', 'v2']);
+    }
   });
 
   it.each(TARGETS)('%s resolves for a plain grpc-js-xds client', async (target) => {
