@@ -34,9 +34,12 @@ export class MeshIncomingMessage extends Readable {
   statusCode = 0;
   statusMessage = '';
   headers: Record<string, string | string[]> = {};
-  rawHeaders: string[] = [];
   trailers: Record<string, string> = {};
-  rawTrailers: string[] = [];
+  /** undici's raw name/value list (or parsed headers) for each, turned into strings only if read. */
+  #rawHeaderSource: RawSource = EMPTY_SOURCE;
+  #rawHeaders: string[] | undefined = undefined;
+  #rawTrailerSource: RawSource = EMPTY_SOURCE;
+  #rawTrailers: string[] | undefined = undefined;
   httpVersion = '1.1';
   httpVersionMajor = 1;
   httpVersionMinor = 1;
@@ -52,6 +55,29 @@ export class MeshIncomingMessage extends Readable {
     super();
     this.req = req;
     this.#controller = controller;
+  }
+  /** Names as the upstream sent them (unless the mesh changed the response), values in order. */
+  get rawHeaders(): string[] {
+    return (this.#rawHeaders ??= rawHeaderStrings(this.#rawHeaderSource));
+  }
+  set rawHeaders(value: string[]) {
+    this.#rawHeaders = value;
+  }
+  get rawTrailers(): string[] {
+    return (this.#rawTrailers ??= rawHeaderStrings(this.#rawTrailerSource));
+  }
+  set rawTrailers(value: string[]) {
+    this.#rawTrailers = value;
+  }
+  /** @internal the response's headers as undici gave them: `raw` when it kept the list, else the parsed ones. */
+  setHeaders(raw: unknown, parsed: HeaderRecord, joinAll: boolean): void {
+    this.#rawHeaderSource = { raw, parsed };
+    this.headers = nodeHeaders(parsed, joinAll);
+  }
+  /** @internal */
+  setTrailers(raw: unknown, parsed: HeaderRecord | null | undefined, joinAll: boolean): void {
+    this.#rawTrailerSource = { raw, parsed: parsed ?? {} };
+    this.trailers = nodeHeaders(parsed ?? {}, joinAll) as Record<string, string>;
   }
   /** As Node's: every header's values in an array, duplicates kept. */
   get headersDistinct(): Record<string, string[]> {
@@ -363,7 +389,8 @@ export class MeshClientRequest extends Writable {
   }
 
   /** An interim (1xx) response, as Node reports it: 'information', and 'continue' for a 100. */
-  #information(statusCode: number, statusMessage: string, rawHeaders: string[]): void {
+  #information(statusCode: number, statusMessage: string, source: RawSource): void {
+    const rawHeaders = rawHeaderStrings(source);
     if (statusCode === 100) {
       if (this.#continueSent) return; // already answered by the mesh (see #answerExpect)
       this.#emitFromUpstream('continue');
@@ -374,7 +401,7 @@ export class MeshClientRequest extends Writable {
       httpVersion: '1.1',
       httpVersionMajor: 1,
       httpVersionMinor: 1,
-      headers: nodeHeaders(rawHeaders),
+      headers: nodeHeaders(source.parsed, false),
       rawHeaders,
     });
   }
@@ -387,16 +414,14 @@ export class MeshClientRequest extends Writable {
       },
       onResponseStart: (controller, statusCode, headers, statusMessage) => {
         this.#armTimer();
-        const rawHeaders = rawHeaderStrings(controller.rawHeaders, headers as HeaderRecord);
         if (statusCode < 200) {
-          this.#information(statusCode, statusMessage ?? '', rawHeaders);
+          this.#information(statusCode, statusMessage ?? '', { raw: controller.rawHeaders, parsed: headers as HeaderRecord });
           return;
         }
         const res = new MeshIncomingMessage(this, controller);
         res.statusCode = statusCode;
         res.statusMessage = statusMessage ?? '';
-        res.rawHeaders = rawHeaders;
-        res.headers = nodeHeaders(rawHeaders, this.#target.joinDuplicateHeaders === true);
+        res.setHeaders(controller.rawHeaders, headers as HeaderRecord, this.#target.joinDuplicateHeaders === true);
         this.#res = res;
         if (this.listenerCount('response') === 0) res.resume(); // as Node does: nobody reads, so discard
         this.#emitFromUpstream('response', res);
@@ -406,8 +431,7 @@ export class MeshClientRequest extends Writable {
         clearTimeout(this.#timer);
         const res = new MeshIncomingMessage(this, controller);
         res.statusCode = statusCode;
-        res.rawHeaders = rawHeaderStrings(controller.rawHeaders, headers as HeaderRecord);
-        res.headers = nodeHeaders(res.rawHeaders, this.#target.joinDuplicateHeaders === true);
+        res.setHeaders(controller.rawHeaders, headers as HeaderRecord, this.#target.joinDuplicateHeaders === true);
         res.complete = true;
         if (this.listenerCount('upgrade') === 0) socket.destroy();
         else this.#emitFromUpstream('upgrade', res, socket, Buffer.alloc(0));
@@ -430,8 +454,7 @@ export class MeshClientRequest extends Writable {
         clearTimeout(this.#timer);
         const res = this.#res;
         if (res === undefined) return;
-        res.rawTrailers = rawHeaderStrings(controller.rawTrailers, trailers as HeaderRecord);
-        res.trailers = nodeHeaders(res.rawTrailers, this.#target.joinDuplicateHeaders === true) as Record<string, string>;
+        res.setTrailers(controller.rawTrailers, trailers as HeaderRecord | null, this.#target.joinDuplicateHeaders === true);
         res.complete = true;
         res.push(null);
         res.once('end', () => this.#emitClose());
@@ -501,20 +524,27 @@ const FIRST_WINS = new Set([
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
 ]);
 
+/** Where a raw header list comes from: undici's raw list when it kept one, else its parsed headers. */
+interface RawSource {
+  readonly raw: unknown;
+  readonly parsed: HeaderRecord;
+}
+const EMPTY_SOURCE: RawSource = { raw: undefined, parsed: {} };
+
 /**
- * Node's `headers` from a raw list: names lowercased; repeats dropped, kept in
- * an array (set-cookie) or joined (cookie with '; ', others ', '); with
- * `joinAll` (Node's joinDuplicateHeaders) none is dropped.
+ * Node's `headers` from undici's parsed ones (lower-case names, repeats in
+ * arrays): repeats dropped, kept in an array (set-cookie, always an array) or
+ * joined (cookie with '; ', others ', '); with `joinAll` (Node's
+ * joinDuplicateHeaders) none is dropped.
  */
-function nodeHeaders(raw: readonly string[], joinAll = false): Record<string, string | string[]> {
+function nodeHeaders(parsed: HeaderRecord, joinAll: boolean): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
-    else if (name === 'set-cookie') (prev as string[]).push(value);
-    else if (joinAll || !FIRST_WINS.has(name)) out[name] = `${prev as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  for (const name in parsed) {
+    const v = parsed[name]!;
+    if (name === 'set-cookie') out[name] = Array.isArray(v) ? v : [v];
+    else if (!Array.isArray(v)) out[name] = v;
+    else if (joinAll || !FIRST_WINS.has(name)) out[name] = v.join(name === 'cookie' ? '; ' : ', ');
+    else out[name] = v[0]!;
   }
   return out;
 }
@@ -527,13 +557,13 @@ function distinct(raw: readonly string[]): Record<string, string[]> {
 }
 
 /** The raw name/value list (names as the upstream sent them), from undici's raw list or else its parsed headers. */
-function rawHeaderStrings(raw: unknown, parsed: HeaderRecord | null | undefined): string[] {
+function rawHeaderStrings(source: RawSource): string[] {
+  const raw = source.raw;
   if (Array.isArray(raw)) return raw.map((b: Buffer | string) => (typeof b === 'string' ? b : b.toString('latin1')));
   const out: string[] = [];
-  const source = (raw !== null && typeof raw === 'object' ? raw : parsed) as HeaderRecord | null | undefined;
-  if (source == null) return out;
-  for (const name of Object.keys(source)) {
-    const v = source[name];
+  const record = (raw !== null && typeof raw === 'object' ? raw : source.parsed) as HeaderRecord;
+  for (const name of Object.keys(record)) {
+    const v = record[name];
     if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) out.push(name, String(one));
   }
