@@ -71,8 +71,11 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
     const method = typeof o.method === 'string' ? o.method.toUpperCase() : 'GET';
     // Refused as Node's client refuses them: thrown from http.request(), before anything is sent.
     validateRequestLine(method, path);
-    const headers = toHeaderRecord(o.headers);
-    for (const name of Object.keys(headers)) validateHeader(name, headers[name]);
+    // Checked as given (Node refuses an undefined value too), before they are copied.
+    const given = o.headers;
+    if (given !== null && typeof given === 'object' && !Array.isArray(given)) for (const name of Object.keys(given)) validateHeader(name, (given as Record<string, unknown>)[name]);
+    const headers = toHeaderRecord(given);
+    if (Array.isArray(given)) for (const name of Object.keys(headers)) validateHeader(name, headers[name]);
     if (typeof o.auth === 'string' && headers.authorization === undefined) {
       headers.authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
     }
