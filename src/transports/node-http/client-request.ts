@@ -13,6 +13,7 @@ import type { Dispatcher } from 'undici';
 import type { HeaderRecord } from '../../runtime/headers.ts';
 import { RequestSocket } from './request-socket.ts';
 import { validateHeader } from './validate.ts';
+import { throwUncaught } from './uncaught.ts';
 
 export interface MeshRequestTarget {
   readonly protocol: 'http:' | 'https:';
@@ -384,7 +385,7 @@ export class MeshClientRequest extends Writable {
     try {
       this.emit(event, ...args);
     } catch (err) {
-      rethrow(err);
+      throwUncaught(err);
     }
   }
 
@@ -446,7 +447,7 @@ export class MeshClientRequest extends Writable {
         try {
           more = res.push(chunk);
         } catch (err) {
-          rethrow(err); // a 'data' listener of the application threw
+          throwUncaught(err); // a 'data' listener of the application threw
         }
         if (!more) controller.pause();
       },
@@ -568,13 +569,6 @@ function rawHeaderStrings(source: RawSource): string[] {
     for (const one of Array.isArray(v) ? v : [v]) out.push(name, String(one));
   }
   return out;
-}
-
-/** An exception of the application's, thrown where Node would have thrown it: uncaught, not into the mesh's request. */
-function rethrow(err: unknown): void {
-  process.nextTick(() => {
-    throw err;
-  });
 }
 
 /** Node's error for a connection lost under a request ("socket hang up") or a response ("aborted"). */

@@ -14,6 +14,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER, type RequestScope } from '../../policy/deadline.ts';
 import { ResponseFlags } from '../../policy/response-flags.ts';
+import { throwUncaught } from './uncaught.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
 
@@ -178,9 +179,7 @@ export function installServerHook(
     try {
       fn();
     } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
+      throwUncaught(err);
     }
   }
 
