@@ -37,13 +37,18 @@ const DEFAULT_AUTHORITY = 'grpc.default_authority';
 export function installGrpcClientChannel(options: GrpcClientChannelOptions): GrpcClientChannel | undefined {
   const internals = loadGrpc();
   if (internals === undefined) return undefined;
-  let xdsCredentials: (new (fallback: Grpc.ChannelCredentials) => Grpc.ChannelCredentials) | undefined;
-  try {
-    xdsCredentials = (internals.require('@grpc/grpc-js-xds') as { XdsChannelCredentials: typeof xdsCredentials }).XdsChannelCredentials;
-  } catch {
-    return undefined; // no grpc-js-xds: no xds: targets to route or secure
-  }
-  const XdsCredentials = xdsCredentials!;
+  // grpc-js-xds is large: looked up only when a channel first needs its credentials (undefined: not yet; null: absent).
+  let xdsCredentials: (new (fallback: Grpc.ChannelCredentials) => Grpc.ChannelCredentials) | null | undefined;
+  const XdsCredentials = (): typeof xdsCredentials => {
+    if (xdsCredentials === undefined) {
+      try {
+        xdsCredentials = (internals.require('@grpc/grpc-js-xds') as { XdsChannelCredentials: NonNullable<typeof xdsCredentials> }).XdsChannelCredentials;
+      } catch {
+        xdsCredentials = null; // no grpc-js-xds: no xds: channel to secure
+      }
+    }
+    return xdsCredentials;
+  };
   const module = internals.channel;
   const Original = module.ChannelImplementation;
   const Mesh = class extends (Original as ChannelClass) {
@@ -52,8 +57,8 @@ export function installGrpcClientChannel(options: GrpcClientChannelOptions): Grp
       // The server sees the authority the application named, not the xds: name.
       const opts = routed === undefined || channelOptions[DEFAULT_AUTHORITY] !== undefined ? channelOptions : { ...channelOptions, [DEFAULT_AUTHORITY]: authorityOf(target) };
       const finalTarget = routed ?? target;
-      const swap = options.mtls() && finalTarget.startsWith('xds:') && !credentials._isSecure();
-      super(finalTarget, swap ? new XdsCredentials(credentials) : credentials, opts);
+      const Secure = finalTarget.startsWith('xds:') && !credentials._isSecure() && options.mtls() ? XdsCredentials() : null;
+      super(finalTarget, Secure ? new Secure(credentials) : credentials, opts);
     }
   };
   module.ChannelImplementation = Mesh;
