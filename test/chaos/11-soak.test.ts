@@ -142,6 +142,8 @@ it(`runs ${RUN_MS / 1000} s at ${RPS} requests/s with a config change every 5 s 
   // Every change was applied (the last one may land after the final sample).
   expect(end.configs).toBeGreaterThanOrEqual(changes - 1);
   expect(rssLast).toBeLessThan(rssFirst * 1.1);
-  expect(fdsLast).toBeLessThanOrEqual(fdsFirst);
+  // A window's level still moves by a pooled connection per backend (one may be closing or opening
+  // when a sample is taken); a leak grows with the changes (36 here), far beyond that.
+  expect(fdsLast).toBeLessThanOrEqual(fdsFirst + backends.length);
   expect(worstStall).toBeLessThan(100);
 });
