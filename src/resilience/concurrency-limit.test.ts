@@ -23,6 +23,22 @@ describe('ConcurrencyLimit', () => {
     expect(limit.active).toBe(0);
   });
 
+  it('takes maxConnections as a bound on calls in flight: the smaller limit applies, and a queue is bounded', () => {
+    const log: string[] = [];
+    const both = new ConcurrencyLimit('reviews', { maxRequests: 5, maxConnections: 2, maxPendingRequests: 1 });
+    expect(both.capacity).toBe(2);
+    expect(both.acquire(waiter(log, 'a'))).toBe(ADMITTED);
+    expect(both.acquire(waiter(log, 'b'))).toBe(ADMITTED);
+    expect(both.acquire(waiter(log, 'c'))).toBe(QUEUED);
+    expect(both.acquire(waiter(log, 'd'))).toBe(OVERFLOW);
+    expect(both.snapshot()).toMatchObject({ maxRequests: 5, maxConnections: 2, maxPendingRequests: 1 });
+    const alone = new ConcurrencyLimit('reviews', { maxConnections: 1 });
+    expect(alone.capacity).toBe(1);
+    expect(alone.maxRequests).toBe(Infinity);
+    expect(alone.maxPendingRequests).toBe(DEFAULT_MAX_PENDING);
+    expect(new ConcurrencyLimit('reviews', { maxRequests: 1, maxConnections: 4 }).capacity).toBe(1);
+  });
+
   it('hands slots to waiters in arrival order and skips cancelled ones', () => {
     const log: string[] = [];
     const limit = new ConcurrencyLimit('reviews', { maxRequests: 1, maxPendingRequests: 3 });

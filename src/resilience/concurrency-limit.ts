@@ -2,9 +2,14 @@
  * Envoy-style concurrency limits for calls to one service (`connectionPool`):
  * at most `maxRequests` calls in flight; up to `maxPendingRequests` more wait
  * in a bounded FIFO for a slot; anything beyond fails fast (the call answers
- * 503 with flag UO). Nothing ever queues without bound: with `maxRequests`
- * set and `maxPendingRequests` absent, the queue holds at most
+ * 503 with flag UO). Nothing ever queues without bound: with a limit set and
+ * `maxPendingRequests` absent, the queue holds at most
  * {@link DEFAULT_MAX_PENDING} calls (Envoy's default).
+ *
+ * `maxConnections` bounds the same slots: an HTTP/1.1 connection carries one
+ * request at a time (undici does not pipeline by default), so the connections
+ * in use to a service are its requests in flight, and a request that would
+ * need one more waits in the queue, as in Envoy's HTTP/1 pool.
  *
  * The queue is a preallocated ring of waiters, so admitting, queueing and
  * releasing allocate nothing.
@@ -42,6 +47,8 @@ export interface ConcurrencySnapshot {
   readonly pending: number;
   /** Infinity when unlimited. */
   readonly maxRequests: number;
+  /** Infinity when unlimited. */
+  readonly maxConnections: number;
   readonly maxPendingRequests: number;
   readonly counters: Readonly<ConcurrencyCounters>;
 }
@@ -49,6 +56,9 @@ export interface ConcurrencySnapshot {
 export class ConcurrencyLimit {
   readonly name: string;
   readonly maxRequests: number;
+  readonly maxConnections: number;
+  /** Calls in flight at once: the smaller of the two limits. */
+  readonly capacity: number;
   readonly maxPendingRequests: number;
   readonly counters: ConcurrencyCounters = { admitted: 0, queued: 0, overflow: 0, cancelled: 0 };
   #active = 0;
@@ -61,7 +71,9 @@ export class ConcurrencyLimit {
   constructor(name: string, pool: ConnectionPoolModel | undefined) {
     this.name = name;
     this.maxRequests = pool?.maxRequests ?? Infinity;
-    this.maxPendingRequests = this.maxRequests === Infinity ? 0 : (pool?.maxPendingRequests ?? DEFAULT_MAX_PENDING);
+    this.maxConnections = pool?.maxConnections ?? Infinity;
+    this.capacity = Math.min(this.maxRequests, this.maxConnections);
+    this.maxPendingRequests = this.capacity === Infinity ? 0 : (pool?.maxPendingRequests ?? DEFAULT_MAX_PENDING);
     this.#ring = new Array<SlotWaiter | undefined>(this.maxPendingRequests).fill(undefined);
   }
 
@@ -78,7 +90,7 @@ export class ConcurrencyLimit {
    * one frees (call {@link cancel} if the call gives up first). OVERFLOW: refuse it.
    */
   acquire(waiter: SlotWaiter): AcquireResult {
-    if (this.#active < this.maxRequests) {
+    if (this.#active < this.capacity) {
       this.#active++;
       this.counters.admitted++;
       return ADMITTED;
@@ -152,6 +164,7 @@ export class ConcurrencyLimit {
       active: this.#active,
       pending: this.#pending,
       maxRequests: this.maxRequests,
+      maxConnections: this.maxConnections,
       maxPendingRequests: this.maxPendingRequests,
       counters: { ...this.counters },
     };

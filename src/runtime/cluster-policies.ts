@@ -34,7 +34,8 @@ export class ClusterPolicies {
   constructor(svc: ServiceModel, endpoints: readonly EndpointState[], globalLimiter: GlobalLimiterFactory | undefined) {
     this.service = svc.name;
     this.key = policyKey(svc);
-    this.concurrency = svc.connectionPool?.maxRequests !== undefined ? new ConcurrencyLimit(svc.name, svc.connectionPool) : undefined;
+    const pool = svc.connectionPool;
+    this.concurrency = pool?.maxRequests !== undefined || pool?.maxConnections !== undefined ? new ConcurrencyLimit(svc.name, pool) : undefined;
     this.breaker = svc.circuitBreaker !== undefined ? new CircuitBreaker(svc.name, svc.circuitBreaker) : undefined;
     this.outlier = svc.outlierDetection !== undefined ? new OutlierDetector(svc.name, svc.outlierDetection, endpoints) : undefined;
     const rl = svc.rateLimit;

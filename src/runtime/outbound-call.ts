@@ -13,7 +13,7 @@
  *   total timeout  — bounds everything below, including the wait for a
  *                    connection-pool slot and backoff sleeps;
  *   rate limit     — refuses with 429 before any upstream capacity is taken;
- *   concurrency    — maxRequests/maxPendingRequests: fail fast (503 UO) past the queue;
+ *   concurrency    — maxRequests/maxConnections/maxPendingRequests: fail fast (503 UO) past the queue;
  *   breaker        — sits above the retry loop so it sees the call's final
  *                    outcome (timeouts included), not each attempt;
  *   retry loop     — sees per-try timeouts as retriable failures;
@@ -40,7 +40,7 @@ import { deadlineExceededError, perTryTimeoutError, startTimer, totalTimeoutErro
 import { deadlineListFor, type DeadlineEntry, type DeadlineList } from '../policy/deadline-list.ts';
 import type { ClusterPolicies } from './cluster-policies.ts';
 import { FAULT_ABORT, FAULT_DELAY, FAULT_NONE, type FaultInjector } from '../resilience/fault.ts';
-import { ADMITTED, OVERFLOW, type SlotWaiter } from '../resilience/concurrency-limit.ts';
+import { ADMITTED, OVERFLOW, type ConcurrencyLimit, type SlotWaiter } from '../resilience/concurrency-limit.ts';
 import { outcomeForError, outcomeForStatus, type Outcome } from '../resilience/outlier-detector.ts';
 import { retryAfterSeconds } from '../resilience/rate-limit-descriptors.ts';
 import { HedgeTimer } from '../resilience/hedge.ts';
@@ -61,6 +61,15 @@ const NOT_RECORDED: AttemptInfo = Object.freeze({ attempt: 0, cluster: '', endpo
 
 /** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
+
+/** The limits a 503 UO names: the ones configured. */
+function overflowLimits(limit: ConcurrencyLimit): string {
+  const parts: string[] = [];
+  if (limit.maxRequests !== Infinity) parts.push(`maxRequests ${limit.maxRequests}`);
+  if (limit.maxConnections !== Infinity) parts.push(`maxConnections ${limit.maxConnections}`);
+  parts.push(`maxPendingRequests ${limit.maxPendingRequests}`);
+  return parts.join(', ');
+}
 
 /** Handler for one attempt; reports back to the call. */
 class AttemptHandler implements Handler {
@@ -359,7 +368,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (limit !== undefined) {
       const r = limit.acquire(this);
       if (r === OVERFLOW) {
-        this.#localReply(503, `${this.#backend.service}: too many requests in flight and queued (maxRequests ${limit.maxRequests}, maxPendingRequests ${limit.maxPendingRequests})`, ResponseFlags.UPSTREAM_OVERFLOW);
+        this.#localReply(503, `${this.#backend.service}: too many requests in flight and queued (${overflowLimits(limit)})`, ResponseFlags.UPSTREAM_OVERFLOW);
         return;
       }
       if (r !== ADMITTED) {

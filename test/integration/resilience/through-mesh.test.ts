@@ -1,10 +1,12 @@
 /**
  * The resilience policies as an application sees them through the mesh, with
  * real backends: fault injection, rate limiting, concurrency overflow, the
- * circuit breaker and outlier ejection.
+ * connection limit, the circuit breaker and outlier ejection.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { init, type Mesh } from '../../../src/index.ts';
 import { startBackend, type Backend } from '../../helpers/http-backend.ts';
@@ -16,6 +18,44 @@ let good2: Backend;
 let bad: Backend;
 let mesh: Mesh;
 let file: MeshFile;
+let counting: CountingServers;
+
+/** Slow servers that count the requests in flight on all of them together, and each one's sockets. */
+interface CountingServers {
+  readonly addresses: string[];
+  inFlight: number;
+  peak: number;
+  readonly sockets: number[];
+  close(): Promise<void>;
+}
+
+async function startCountingServers(n: number, delayMs: number): Promise<CountingServers> {
+  const servers: http.Server[] = [];
+  const state: CountingServers = {
+    addresses: [],
+    inFlight: 0,
+    peak: 0,
+    sockets: [],
+    close: () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())).finally(() => s.closeAllConnections()))).then(() => undefined),
+  };
+  for (let i = 0; i < n; i++) {
+    state.sockets.push(0);
+    const server = http.createServer((req, res) => {
+      state.inFlight++;
+      state.peak = Math.max(state.peak, state.inFlight);
+      req.resume();
+      setTimeout(() => {
+        state.inFlight--;
+        res.end('ok');
+      }, delayMs);
+    });
+    server.on('connection', () => state.sockets[i]!++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server);
+    state.addresses.push(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  return state;
+}
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; flags: unknown; retryAfter: unknown; body: string }> {
   const res = await request(url, { headers });
@@ -25,6 +65,7 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
 
 beforeAll(async () => {
   [good1, good2, bad] = await Promise.all([startBackend('good1'), startBackend('good2'), startBackend('bad')]);
+  counting = await startCountingServers(2, 150);
   file = await createMeshFile(`
 services:
   faulty:
@@ -51,6 +92,17 @@ services:
     port: 8080
     endpoints: [{ address: ${good2.address} }]
     connectionPool: { maxRequests: 2, maxPendingRequests: 2 }
+  conns:
+    protocol: http
+    port: 8080
+    loadBalancer: round-robin
+    endpoints: [{ address: ${counting.addresses[0]} }, { address: ${counting.addresses[1]} }]
+    connectionPool: { maxConnections: 3 }
+  oneconn:
+    protocol: http
+    port: 8080
+    endpoints: [{ address: ${counting.addresses[0]} }]
+    connectionPool: { maxConnections: 1, maxPendingRequests: 1 }
   breaking:
     protocol: http
     port: 8080
@@ -73,7 +125,7 @@ services:
 
 afterAll(async () => {
   await mesh?.close();
-  await Promise.all([good1?.close(), good2?.close(), bad?.close()]);
+  await Promise.all([good1?.close(), good2?.close(), bad?.close(), counting?.close()]);
   await file?.remove();
 });
 
@@ -124,6 +176,29 @@ describe('limits', () => {
     expect(replies.filter((r) => r.status === 200)).toHaveLength(4);
     expect(performance.now() - started).toBeLessThan(2000);
     expect(good2.seen.length).toBe(4);
+  });
+});
+
+describe('connection limit', () => {
+  it('keeps the connections in use to a service at maxConnections, all endpoints together: the rest wait', async () => {
+    counting.peak = 0;
+    const started = performance.now();
+    const replies = await runMany(12, 12, () => get('http://conns:8080/'));
+    expect(replies.map((r) => r.status)).toEqual(Array(12).fill(200));
+    expect(counting.peak).toBe(3);
+    // 12 calls, 3 at a time, 150 ms each: four waves.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 150 - 20);
+    for (const n of counting.sockets) expect(n).toBeLessThanOrEqual(3);
+    expect(mesh.policies()).toMatchObject({ services: { conns: { concurrency: { maxConnections: 3, active: 0, pending: 0, counters: { admitted: 12, queued: 9, overflow: 0 } } } } });
+  });
+
+  it('fails fast past maxConnections + maxPendingRequests with 503 UO, naming the limit', async () => {
+    const replies = await runMany(4, 4, () => get('http://oneconn:8080/'));
+    expect(replies.filter((r) => r.status === 200)).toHaveLength(2);
+    const overflow = replies.filter((r) => r.status === 503);
+    expect(overflow).toHaveLength(2);
+    expect(overflow[0]!.flags).toBe('UO');
+    expect(overflow[0]!.body).toContain('maxConnections 1, maxPendingRequests 1');
   });
 });
 
