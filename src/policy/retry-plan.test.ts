@@ -69,13 +69,20 @@ describe('RetryState', () => {
     expect(delays.at(-1)).toBeGreaterThan(DEFAULT_BACKOFF.maxMs - 0.01);
   });
 
-  it('does not retry POST unless the policy lists it', () => {
+  it('does not retry POST unless the policy lists it, but for a connection that never opened', () => {
     const budget = roomyBudget();
     const post = new RetryState(compiled(), budget, 'POST', half);
     expect(post.decideAfterStatus(503, undefined)).toBe(NO_RETRY);
     expect(post.lastReason).toBe('method');
-    expect(post.decideAfterError(coded('ECONNREFUSED'))).toBe(NO_RETRY);
+    expect(post.decideAfterError(coded('ECONNRESET'))).toBe(NO_RETRY);
+    expect(post.lastReason).toBe('method');
     expect(budget.retriesInWindow).toBe(0);
+    // The request never reached the server: safe to send again whatever the method.
+    expect(post.decideAfterError(coded('ECONNREFUSED'))).toBe(12.5);
+    expect(budget.retriesInWindow).toBe(1);
+    const strict = new RetryState(compiled({}, ['retriable-status-codes']), budget, 'POST', half);
+    expect(strict.decideAfterError(coded('ECONNREFUSED'))).toBe(NO_RETRY); // not a condition of this policy
+    expect(strict.lastReason).toBe('not-retriable');
 
     expect(new RetryState(compiled({ methods: ['POST'] }), budget, 'POST', half).decideAfterStatus(503, undefined)).toBe(12.5);
     expect(new RetryState(compiled({ methods: ['*'] }), budget, 'POST', half).decideAfterStatus(503, undefined)).toBe(12.5);

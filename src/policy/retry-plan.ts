@@ -94,9 +94,12 @@ export class RetryState {
 
   /** After an attempt failed with an error (connect failure, reset, per-try timeout, ...). */
   decideAfterError(err: unknown, remainingMs = Infinity): number {
-    const policy = this.#precheck();
+    const cls = classifyError(err);
+    // A request that never reached the server (no connection, or a stream the server refused
+    // unprocessed) is safe to send again whatever its method.
+    const policy = this.#precheck(cls === 'connect-failure' || cls === 'refused-stream');
     if (policy === undefined) return NO_RETRY;
-    if (!isRetriableErrorClass(policy, classifyError(err))) return this.#no('not-retriable');
+    if (!isRetriableErrorClass(policy, cls)) return this.#no('not-retriable');
     return this.#grant(policy, 0, remainingMs);
   }
 
@@ -116,13 +119,13 @@ export class RetryState {
   }
 
   /** The checks that don't depend on the outcome: a policy with retries, and the method. */
-  #precheck(): CompiledRetryPolicy | undefined {
+  #precheck(anyMethod = false): CompiledRetryPolicy | undefined {
     const policy = this.policy;
     if (policy === undefined || policy.attempts === 0) {
       this.lastReason = 'disabled';
       return undefined;
     }
-    if (!this.#methodAllowed) {
+    if (!this.#methodAllowed && !anyMethod) {
       this.lastReason = 'method';
       return undefined;
     }

@@ -43,11 +43,13 @@ export class HedgePolicy {
   readonly #histogram: LatencyHistogram | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #methods: ReadonlySet<string>;
+  /** `*`: every method. */
+  readonly #anyMethod: boolean;
 
   /**
    * @param histogram the backend's recent latencies; required for `percentile` hedging.
    * @param budget the route's retry budget; every hedge takes a retry from it.
-   * @param methods methods safe to send twice (upper-case). Default: the idempotent ones.
+   * @param methods methods safe to send twice (upper-case, `*` for all). Default: the idempotent ones.
    */
   constructor(name: string, model: HedgePolicyModel, histogram: LatencyHistogram | undefined, budget: RetryBudget | undefined, methods: readonly string[] = IDEMPOTENT_METHODS) {
     this.name = name;
@@ -55,6 +57,7 @@ export class HedgePolicy {
     this.#histogram = histogram;
     this.#budget = budget;
     this.#methods = new Set(methods);
+    this.#anyMethod = this.#methods.has('*');
   }
 
   /**
@@ -64,7 +67,7 @@ export class HedgePolicy {
    */
   delayMs(method: string): number {
     const m = this.model;
-    if (m.maxAttempts < 2 || !this.#methods.has(method)) return NO_HEDGE;
+    if (m.maxAttempts < 2 || !(this.#anyMethod || this.#methods.has(method))) return NO_HEDGE;
     if (m.percentile === undefined) return m.delayMs;
     const p = this.#histogram === undefined ? -1 : this.#histogram.percentile(m.percentile);
     if (p < 0) {

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { BackendRef, MeshModel, RouteModel, ServiceModel } from '../model/types.ts';
+import { DEFAULT_RETRY_BUDGET } from '../model/types.ts';
 import type { RouteTable } from '../routing/types.ts';
 import type { Balancer, EndpointState } from '../cluster/types.ts';
 import { compileRouteTable } from '../routing/route-table.ts';
@@ -168,9 +169,11 @@ export class CompiledMesh {
     const routes = new Map<RouteModel, RouteRuntime>();
     for (const route of service.routes) {
       let budget: RetryBudget | undefined;
-      if (route.retries !== undefined && route.retries.attempts > 0) {
+      const retrying = route.retries !== undefined && route.retries.attempts > 0;
+      if (retrying || route.hedge !== undefined) {
         // One budget per service and budget setting, shared by its routes, kept across reloads.
-        const b = route.retries.budget;
+        // Hedges are paid from it too: a route that hedges without retrying gets the default budget.
+        const b = retrying ? route.retries!.budget : DEFAULT_RETRY_BUDGET;
         const key = `${service.name}|${b.percent}|${b.minPerSecond}`;
         budget = liveBudgets.get(key) ?? carried.budgets.get(key) ?? new RetryBudget(b);
         liveBudgets.set(key, budget);
@@ -182,7 +185,8 @@ export class CompiledMesh {
         retry: route.retries !== undefined && route.retries.attempts > 0 ? compileRetryPolicy(route.retries) : undefined,
         budget,
         fault: route.fault !== undefined ? new FaultInjector(id, route.fault) : undefined,
-        hedge: route.hedge !== undefined ? new HedgePolicy(id, route.hedge, latencies, budget, route.retries?.methods) : undefined,
+        // HTTP: only idempotent requests are sent twice. gRPC calls are all POSTs: the retry policy's methods say which.
+        hedge: route.hedge !== undefined ? new HedgePolicy(id, route.hedge, latencies, budget, service.protocol === 'grpc' ? route.retries?.methods : undefined) : undefined,
         latencies,
         mirror: m !== undefined && this.#mirrorSender !== undefined ? new Mirror(id, m, this.#mirrorSender(this, m.service, m.subset)) : undefined,
       });
