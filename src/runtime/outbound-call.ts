@@ -62,6 +62,14 @@ const NOT_RECORDED: AttemptInfo = Object.freeze({ attempt: 0, cluster: '', endpo
 /** Bodies of retried responses larger than this are not drained; the connection is closed instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
 
+/** Passes a streamed request body through, counting its bytes on the call. */
+async function* countedBody(source: AsyncIterable<unknown>, call: OutboundCall): AsyncGenerator<unknown> {
+  for await (const chunk of source) {
+    call.requestBodyBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).byteLength;
+    yield chunk;
+  }
+}
+
 /** The limits a 503 UO names: the ones configured. */
 function overflowLimits(limit: ConcurrencyLimit): string {
   const parts: string[] = [];
@@ -198,6 +206,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   #flags = '';
   /** Response body bytes delivered to the app. */
   responseBytes = 0;
+  /** Bytes of a streamed request body read so far; -1 when not counted that way. */
+  requestBodyBytes = -1;
   /** The app called an https:// origin: endpoints are reached over TLS too. */
   #secure = false;
   /** The mesh set the Host header (the app gave none): TLS server name follows from it. */
@@ -278,12 +288,12 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const route = selected.route;
     if (route.directResponse !== undefined) {
       const dr = route.directResponse;
-      this.#localReply(dr.status, dr.body, undefined, dr.headers);
+      this.#localReply(dr.status, dr.body, undefined, dr.headers, true);
       return true;
     }
     if (route.redirect !== undefined) {
       const location = redirectLocation(this.path, this.svc.authority, this.#secure ? 'https' : 'http', route.redirect, route.match.path?.kind === 'prefix' ? route.match.path.value : undefined);
-      this.#localReply(route.redirect.status, '', undefined, [['location', location]]);
+      this.#localReply(route.redirect.status, '', undefined, [['location', location]], true);
       return true;
     }
 
@@ -402,6 +412,12 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
     const rr = this.#routeRt;
     let body: unknown = this.opts.body;
+    // A streamed body of unknown length is counted as the upstream reads it, for request_bytes and
+    // the access log (fetch passes every body as a stream; a known length comes as Content-Length).
+    if (!isStaticBody(body) && isAsyncIterable(body) && (this.runtime.metrics !== undefined || this.runtime.accessLog !== undefined) && this.headers['content-length'] === undefined) {
+      this.requestBodyBytes = 0;
+      body = countedBody(body, this);
+    }
     const mirror = rr.mirror;
     // An upgrade is not mirrored: a copy of the handshake alone would open a tunnel nobody speaks on.
     if (mirror !== undefined && this.opts.upgrade == null && mirror.shouldMirror()) {
@@ -454,7 +470,10 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     let ep = chosen;
     if (ep === undefined && balancer !== undefined) {
       // The call is its own pick context: no object per pick.
-      this.hashKey = this.svc.service.hashOn !== undefined ? computeHashKey(this.svc.service.hashOn, this) : undefined;
+      // The key is the backend service's: its balancer is the one that hashes (a route may send elsewhere).
+      const own = this.svc.service;
+      const hashOn = this.#backend.service === own.name ? own.hashOn : this.compiled.model.services.get(this.#backend.service)?.hashOn;
+      this.hashKey = hashOn !== undefined ? computeHashKey(hashOn, this) : undefined;
       this.avoid = this.#lastEndpoint;
       ep = balancer.pick(this);
     }
@@ -839,8 +858,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     // The application gave up on the call: Envoy's downstream-cancel flag, as a sidecar would report it.
     if (this.#aborted && this.#flags === '') this.#flags = ResponseFlags.DOWNSTREAM_CANCEL;
     this.#span?.end(this.#aborted ? 0 : this.#finalStatus, this.#flags);
-    const body = this.opts.body;
-    const requestBytes = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0;
+    const requestBytes = this.#requestBytes();
     const status = this.#aborted ? 0 : this.#finalStatus;
     const durationMs = now - this.#startedAt;
     const service = this.#backend?.service ?? this.svc.service.name;
@@ -848,6 +866,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const log = this.runtime.accessLog;
     if (log !== undefined && log.wants(status, this.#flags)) {
       const ua = this.header('user-agent');
+      const requestId = this.header('x-request-id');
       log.write({
         direction: 'outbound',
         startTime: performance.timeOrigin + this.#startedAt,
@@ -866,12 +885,25 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
         attempts: this.#attempts,
         ...(this.#span !== undefined ? { traceId: this.#span.spanContext.traceId } : {}),
         ...(ua !== undefined ? { userAgent: ua } : {}),
+        ...(requestId !== undefined ? { requestId } : {}),
       });
     }
   }
 
+  /** Request body bytes: the body's size in memory, else what was streamed, else its Content-Length. */
+  #requestBytes(): number {
+    const body = this.opts.body;
+    if (typeof body === 'string') return Buffer.byteLength(body);
+    if (body instanceof Uint8Array) return body.byteLength;
+    if (this.requestBodyBytes >= 0) return this.requestBodyBytes;
+    const length = this.#headers === undefined ? undefined : headerValue(this.#headers, 'content-length');
+    const n = length === undefined ? 0 : Number(length);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  }
+
   /** Answers the application locally, as Envoy does for mesh-level outcomes (no route, no upstream, timeout). */
-  #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[]): void {
+  /** `routeReply`: the route's own answer (direct response, redirect), which takes its response header edits. */
+  #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[], routeReply = false): void {
     this.#finalStatus = status;
     this.#flags = flag ?? '';
     const payload = Buffer.from(body);
@@ -880,6 +912,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const headers: HeaderRecord = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
     if (flag !== undefined) headers[FLAGS_HEADER] = flag;
     if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;
+    if (routeReply && this.#route.route.responseHeaders !== undefined) applyHeaderMutation(headers, this.#route.route.responseHeaders);
     const h = this.handler;
     this.rawHeaders = headers;
     try {

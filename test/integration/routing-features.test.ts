@@ -71,9 +71,11 @@ services:
       - name: redirect
         match: { path: { prefix: /old } }
         redirect: { prefixRewrite: /new, status: 301 }
+        headers: { response: { set: { cache-control: no-store } } }
       - name: direct
         match: { path: { exact: /health } }
         directResponse: { status: 200, body: "mesh-ok", headers: { x-direct: "yes" } }
+        headers: { response: { set: { x-served-via: mesh }, remove: [x-direct] } }
       - name: slow-retry
         match: { path: { prefix: /retry-after } }
         backends: [{ subset: a }]
@@ -99,6 +101,12 @@ services:
       - { address: ${a.address} }
       - { address: ${b.address} }
       - { address: ${c.address} }
+  sticky-front:
+    protocol: http
+    port: 8084
+    endpoints: [{ address: ${a.address} }]
+    routes:
+      - backends: [{ service: sticky }]
   strict:
     protocol: http
     port: 8083
@@ -150,14 +158,17 @@ describe('actions', () => {
     expect(res.headers.server).toBeUndefined();
   });
 
-  it('redirects with a prefix rewrite and answers directly', async () => {
+  it('redirects with a prefix rewrite and answers directly, with the route response header edits', async () => {
     const r = await get('http://web:8080/old/page?k=v');
     expect(r.status).toBe(301);
     expect(r.headers.location).toBe('http://web:8080/new/page?k=v');
+    expect(r.headers['cache-control']).toBe('no-store');
     const d = await get('http://web:8080/health');
     expect(d.status).toBe(200);
     expect(d.body).toBe('mesh-ok');
-    expect(d.headers['x-direct']).toBe('yes');
+    // The route's response header edits apply to its own answer too.
+    expect(d.headers['x-served-via']).toBe('mesh');
+    expect(d.headers['x-direct']).toBeUndefined();
   });
 
   it('honours Retry-After before retrying', async () => {
@@ -177,6 +188,15 @@ describe('ring hash', () => {
     expect(new Set(bodies).size).toBe(1);
     const users = await runMany(60, 10, async (i) => (await get('http://sticky:8081/', { 'x-user': `user-${i}` })).body);
     expect(new Set(users).size).toBeGreaterThan(1);
+  });
+
+  it("hashes on the backend service's key when another service's route sends to it", async () => {
+    for (const user of ['alice', 'bob', 'carol']) {
+      const bodies = await runMany(12, 4, async () => (await get('http://sticky-front:8084/', { 'x-user': user })).body);
+      expect(new Set(bodies).size, user).toBe(1);
+      // The same endpoint as a direct call with that key.
+      expect(bodies[0]).toBe((await get('http://sticky:8081/', { 'x-user': user })).body);
+    }
   });
 
   it('hashes on the inbound caller address for calls made while handling a request', async () => {
