@@ -299,6 +299,13 @@ export async function init(options?: InitOptions): Promise<Mesh> {
       'no config source: pass init({ config: "./mesh.yaml" }) or init({ controlPlane: "xds://127.0.0.1:15010" }), or set ENMESH_CONFIG or ENMESH_CONTROL_PLANE',
     );
   }
+  if (opts.config !== undefined && controlPlanes.length > 0) {
+    // One would silently win over the other: say so instead.
+    throw new EnmeshError(
+      'ENMESH_ERR_INIT',
+      `two config sources: config "${opts.config}" and controlPlane "${controlPlanes.join(',')}"; pass one of them (or set only one of ENMESH_CONFIG and ENMESH_CONTROL_PLANE)`,
+    );
+  }
   // Global rate limits share buckets in Redis; its client is only loaded when configured.
   let globalLimiter: GlobalLimiterFactory | undefined;
   if (opts.redis !== undefined) {

@@ -69,3 +69,22 @@ describe('authorization policies: requestPrincipals, headers, when', () => {
     expect(Object.keys(by)).toContain('policies.authorization[0].when[2].values[0]');
   });
 });
+
+describe('authorization patterns the engine cannot match', () => {
+  it('are refused at load time with their key path, in paths, principals and services alike', () => {
+    const issues = issuesOf([
+      {
+        name: 'middle',
+        target: 'ratings',
+        from: [{ principal: 'spiffe://demo.local/*/reviews' }, { services: ['rev*ews'] }],
+        to: [{ paths: ['/api/*/items', '/ok/*'] }],
+      },
+    ]);
+    expect(issues.map((i) => i.path)).toEqual([
+      'policies.authorization[0].from[0].principal',
+      'policies.authorization[0].from[1].services[0]',
+      'policies.authorization[0].to[0].paths[0]',
+    ]);
+    for (const i of issues) expect(i.message).toContain('no * in the middle');
+  });
+});

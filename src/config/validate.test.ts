@@ -394,6 +394,7 @@ describe('validation details', () => {
   it('rejects the rest of the rules', () => {
     const cases: [unknown, string, RegExp][] = [
       [{ mesh: { trustDomain: 'Bad Domain' } }, 'mesh.trustDomain', /trust domain/],
+      [{ mesh: { trustDomain: 'a'.repeat(256) } }, 'mesh.trustDomain', /trust domain/],
       [{ services: { Reviews: { protocol: 'http', port: 80 } } }, 'services.Reviews', /lower-case .* \(e\.g\. reviews\)/],
       [{ services: [] }, 'services', /expected a mapping of service names/],
       [{ other: 1 }, 'other', /^unknown key "other"\. Allowed keys: mesh, services, policies$/],

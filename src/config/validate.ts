@@ -68,7 +68,8 @@ const MAX_INT = 2_147_483_647;
 /** Service names are host names clients call (`http://reviews:9080`); URLs lower-case hosts. */
 const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?$/;
 /** SPIFFE trust domains: lower-case letters, digits, dots, dashes and underscores. */
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+/** SPIFFE's trust domain characters and length (spiffe-id.ts isTrustDomain). */
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
 
 /** The outcome of validation: a model only when there are no issues. */
@@ -376,7 +377,11 @@ function readAuthorization(c: Checker, raw: unknown, at: KeyPath, services: Read
 
 /** A match pattern: exact, `prefix*`, `*suffix` or `*` (the authorization engine's only forms). */
 function readGlob(c: Checker, v: unknown, at: KeyPath, what: string): string | undefined {
-  const s = c.string(v, at, what);
+  return globOk(c, c.string(v, at, what), at);
+}
+
+/** `s` when the authorization engine can match it (see compileGlob); reported otherwise. */
+function globOk(c: Checker, s: string | undefined, at: KeyPath): string | undefined {
   if (s === undefined) return undefined;
   try {
     compileGlob(s, c.path(at));
@@ -420,10 +425,12 @@ function readSource(c: Checker, raw: unknown, at: KeyPath): AuthorizationSource[
   const out: AuthorizationSource[] = [];
   for (const { v, at: vAt } of values) {
     const s = single === 'principal'
-      ? c.pattern(v, vAt, /^spiffe:\/\/[^/\s]+\/\S*$/, 'a SPIFFE ID like spiffe://demo.local/service/reviews')
+      ? globOk(c, c.pattern(v, vAt, /^spiffe:\/\/[^/\s]+\/\S*$/, 'a SPIFFE ID like spiffe://demo.local/service/reviews'), vAt)
       : single === 'requestPrincipal'
         ? readGlob(c, v, vAt, 'a JWT principal <issuer>/<subject>, like https://issuer.example/* ')
-        : c.string(v, vAt, `a ${single} name`);
+        : single === 'service'
+          ? readGlob(c, v, vAt, 'a service name')
+          : c.string(v, vAt, `a ${single} name`);
     if (s !== undefined) out.push({ [single]: s } as AuthorizationSource);
   }
   return out;
@@ -439,7 +446,7 @@ function readOperation(c: Checker, raw: unknown, at: KeyPath): AuthorizationOper
   });
   const paths: string[] = [];
   c.list(m.paths, [...at, 'paths'], 'paths')?.forEach((v, i) => {
-    const path = c.pattern(v, [...at, 'paths', i], /^[/*]/, 'a path like /api/items, /api/* or *.json');
+    const path = globOk(c, c.pattern(v, [...at, 'paths', i], /^[/*]/, 'a path like /api/items, /api/* or *.json'), [...at, 'paths', i]);
     if (path !== undefined) paths.push(path);
   });
   let headers: Record<string, string> | undefined;

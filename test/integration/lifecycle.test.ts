@@ -50,3 +50,15 @@ it('restores every hook on close, refuses a second hooked mesh, and can start ag
     await again.close();
   }
 });
+
+it('refuses two config sources rather than silently using one', async () => {
+  const err = await init({ config: file.path, controlPlane: 'xds://127.0.0.1:1' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isEnmeshError(err) && (err as { code: string }).code).toBe('ENMESH_ERR_INIT');
+  expect((err as Error).message).toMatch(/two config sources: config ".*mesh.*" and controlPlane "xds:\/\/127\.0\.0\.1:1"; pass one of them/);
+  // Nothing was hooked: a mesh can start afterwards.
+  const mesh = await init({ config: file.path });
+  await mesh.close();
+});
