@@ -81,6 +81,20 @@ async function dryRun(inv: Invocation, file: string): Promise<{ current: ConfigV
   return { current, text, diff: result.diff ?? '' };
 }
 
+/**
+ * The control plane computes the diff as a dry run of `apply`, which takes the
+ * admin token like `apply` itself (as `kubectl diff` needs apply's permission):
+ * without one the server's answer speaks of a change, so say what `diff` needs.
+ */
+function diffNeedsToken(err: unknown): unknown {
+  if (!(err instanceof AdminCallError) || err.status !== 401 || err.message.startsWith('wrong admin token')) return err;
+  return new AdminCallError(
+    1,
+    'no admin token: the control plane computes the diff as a dry run of apply (nothing is changed), which needs the admin token as apply does. Give it with --token <token> or ENMESH_ADMIN_TOKEN (the control plane logs it at start, or writes it to --admin-token-file).',
+    401,
+  );
+}
+
 export const diffCommand = operatorCommand({
   name: 'diff',
   summary: 'show what applying a mesh.yaml would change',
@@ -88,7 +102,8 @@ export const diffCommand = operatorCommand({
 
 Validates the file (offline, then on the control plane) and prints the
 difference between the config in force and the file as a unified diff.
-Nothing is changed.
+Nothing is changed. The control plane's check is a dry run of apply, so
+diff needs the admin token (--token or ENMESH_ADMIN_TOKEN) as apply does.
 
 Options:
   -f, --file <mesh.yaml>   the file (or give it as the argument)
@@ -96,7 +111,9 @@ Options:
   options: { file: { type: 'string', short: 'f' } },
   async run(inv) {
     const file = fileOf(inv, 'diff');
-    const { current, diff } = await dryRun(inv, file);
+    const { current, diff } = await dryRun(inv, file).catch((err: unknown) => {
+      throw diffNeedsToken(err);
+    });
     const changed = changes(diff);
     if (inv.json) inv.io.stdout(json({ changed, version: current.version, diff }));
     else if (!changed) inv.io.stdout(`no changes: ${file} matches the config in force (version ${current.version})\n`);

@@ -106,6 +106,20 @@ describe('SotW stream', () => {
     expect(t.acks).toBe(1);
   });
 
+  it('clears lastNack when the client ACKs a newer version, not when it ACKs the NACKed one', () => {
+    const { cache, call, stream, record } = setup<DiscoveryResponse>('sotw', { [CLUSTER]: { a: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names: [] });
+    const t = record.type(CLUSTER);
+    stream.onRequest({ type_url: CLUSTER, response_nonce: call.written[0]!.nonce, error_detail: { message: 'no good' } });
+    // A confused client answering the same response again with no error: still the rejected version.
+    stream.onRequest({ type_url: CLUSTER, response_nonce: call.written[0]!.nonce });
+    expect(t.lastNack).toMatchObject({ error: 'no good' });
+    cache.publish({ [CLUSTER]: { a: '2' } });
+    stream.onRequest({ type_url: CLUSTER, response_nonce: call.written[1]!.nonce, version_info: call.written[1]!.version_info });
+    expect(t.lastNack).toBeUndefined();
+    expect(t.nacks).toBe(1);
+  });
+
   it('takes no ACK or NACK from a stale nonce', () => {
     const { cache, call, stream, record } = setup<DiscoveryResponse>('sotw', { [CLUSTER]: { a: '1' } });
     stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names: [] });
@@ -206,6 +220,20 @@ describe('delta stream', () => {
     expect(call.written).toHaveLength(1);
     cache.publish({ [CLUSTER]: { a: '2' } });
     expect(call.written.slice(1).map(summary)).toEqual([[CLUSTER, ['a@2'], []]]);
+  });
+
+  it('clears lastNack when the client ACKs a later response of the type', () => {
+    const { cache, call, stream, record } = setup<DeltaDiscoveryResponse>('delta', { [CLUSTER]: { a: '1', b: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names_subscribe: ['*'] });
+    const t = record.type(CLUSTER);
+    stream.onRequest({ type_url: CLUSTER, response_nonce: call.written[0]!.nonce, error_detail: { message: 'bad a@1' } });
+    expect(t.lastNack).toMatchObject({ version: call.written[0]!.system_version_info, error: 'bad a@1' });
+    cache.publish({ [CLUSTER]: { a: '2', b: '1' } });
+    expect(summary(call.written[1]!)).toEqual([CLUSTER, ['a@2'], []]);
+    stream.onRequest({ type_url: CLUSTER, response_nonce: call.written[1]!.nonce });
+    expect(t.ackedVersion).toBe(call.written[1]!.system_version_info);
+    expect(t.lastNack).toBeUndefined();
+    expect(t.nacks).toBe(1);
   });
 
   it('records a NACK of a response that a newer one of the same type has already followed', () => {

@@ -154,7 +154,8 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
   /**
    * A request answering our last response of this type (same nonce) is an ACK,
    * or a NACK when it carries error_detail; either is recorded for the admin
-   * API. Requests with an older nonce answer superseded responses: ignored.
+   * API, and an ACK of a later version clears the last NACK. Requests with an
+   * older nonce answer superseded responses: ignored.
    */
   protected recordAck(t: TypeRecord, req: Req, typeUrl: string): void {
     const nonce = req.response_nonce ?? '';
@@ -178,6 +179,9 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     } else {
       t.ackedVersion = version;
       t.acks += 1;
+      // Accepting a later version ends the error state, as Envoy's does on a successful
+      // update. Answers come in order: this one is of a response sent after the NACKed one.
+      if (t.lastNack !== undefined && t.lastNack.version !== version) t.lastNack = undefined;
       this.ctx.hooks?.onAck?.(this.record, typeUrl, undefined);
     }
   }

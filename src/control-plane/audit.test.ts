@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,24 @@ describe('AuditLog', () => {
       await log.flush();
       const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: number; target: string });
       expect(lines.map((l) => l.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('narrows an existing, wider audit log file to 0600 at start, keeping what it holds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'enmesh-audit-'));
+    try {
+      const file = join(dir, 'audit.jsonl');
+      await writeFile(file, '{"id":1}\n', { mode: 0o644 });
+      expect((await stat(file)).mode & 0o777).toBe(0o644);
+      const log = new AuditLog({ file });
+      await log.flush();
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      log.record(entry(2));
+      await log.flush();
+      expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(2);
       expect((await stat(file)).mode & 0o777).toBe(0o600);
     } finally {
       await rm(dir, { recursive: true, force: true });

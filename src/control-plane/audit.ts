@@ -4,7 +4,7 @@
  * `GET /api/v1/audit`; also appended as JSON lines to a file when configured,
  * so the record outlives the process.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, chmod, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
@@ -47,14 +47,18 @@ export class AuditLog {
   readonly #log: Logger;
   readonly #listeners = new Set<(entry: AuditEntry) => void>();
   #nextId = 1;
-  /** Appends in order, one at a time. */
+  /** Appends in order, one at a time (after the file is made ready). */
   #writing: Promise<void> = Promise.resolve();
-  #dirReady: Promise<unknown> | undefined;
 
   constructor(options: AuditLogOptions = {}) {
     this.#limit = Math.max(1, options.limit ?? 500);
     this.#file = options.file;
     this.#log = options.log ?? silentLogger;
+    const file = this.#file;
+    // At start, not at the first entry: a kept log must not stay readable by others meanwhile.
+    if (file !== undefined) {
+      this.#writing = openAuditFile(file).catch((err: unknown) => this.#log.error(`cannot restrict audit log ${file} to its owner: ${(err as Error).message}`));
+    }
   }
 
   record(input: AuditInput): AuditEntry {
@@ -65,9 +69,7 @@ export class AuditLog {
     if (this.#file !== undefined) {
       const file = this.#file;
       const line = `${JSON.stringify(entry)}\n`;
-      this.#dirReady ??= mkdir(dirname(file), { recursive: true }).catch(() => undefined);
       this.#writing = this.#writing
-        .then(() => this.#dirReady)
         .then(() => appendFile(file, line, { mode: 0o600 }))
         .catch((err: unknown) => this.#log.error(`cannot append to audit log ${file}: ${(err as Error).message}`));
     }
@@ -88,5 +90,19 @@ export class AuditLog {
   /** Resolves once every entry so far is in the file. */
   flush(): Promise<void> {
     return this.#writing;
+  }
+}
+
+/**
+ * The audit log's directory made, and an existing file narrowed to 0600:
+ * appendFile's mode applies only to a file it creates, and a log kept from an
+ * earlier run (or made by hand) may be readable by others.
+ */
+async function openAuditFile(file: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true }).catch(() => undefined);
+  try {
+    await chmod(file, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

@@ -10,7 +10,7 @@
  * at that version.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EnmeshError, isEnmeshError } from '../errors.ts';
 import { readMeshFile } from '../config/load.ts';
@@ -99,6 +99,8 @@ export class FileConfigStore implements ConfigStore {
       } finally {
         await handle.close();
       }
+      // open() applied the umask (0664 would come out 0644): set the old mode exactly.
+      await chmod(tmp, mode);
       await rename(tmp, this.location);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);

@@ -4,12 +4,21 @@ import { decodeAssignment } from '../xds/decode/assignment.ts';
 import { translateAssignments } from '../xds/translate/assignment.ts';
 import { Degradations } from '../xds/translate/degradations.ts';
 import { createEndpointState } from '../cluster/endpoint-state.ts';
-import { DrainSet, endpointAddress } from './drains.ts';
+import { DrainSet, endpointAddress, normalizeEndpointAddress } from './drains.ts';
 
 const model = parseMeshYaml(
   'services:\n  reviews:\n    protocol: http\n    port: 9080\n    endpoints: [{ address: "10.0.0.1:80" }, { address: "10.0.0.2:80" }, { address: "[::1]:80" }]\n',
   'mesh.yaml',
 );
+
+describe('normalizeEndpointAddress', () => {
+  it('brackets an IPv6 host given without brackets, and leaves the rest as given', () => {
+    expect(normalizeEndpointAddress('::1:9081')).toBe('[::1]:9081');
+    expect(normalizeEndpointAddress('fd00::a:b:80')).toBe('[fd00::a:b]:80');
+    for (const a of ['[::1]:9081', '10.0.0.1:80', 'reviews.local:9080', 'nohost']) expect(normalizeEndpointAddress(a)).toBe(a);
+    expect(normalizeEndpointAddress('::1:80')).toBe(endpointAddress({ host: '::1', port: 80 }));
+  });
+});
 
 describe('DrainSet', () => {
   it('marks drained endpoints unhealthy and draining, and leaves the model alone otherwise', () => {

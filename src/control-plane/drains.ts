@@ -13,6 +13,17 @@ export function endpointAddress(e: Pick<EndpointModel, 'host' | 'port'>): string
   return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
+/**
+ * An endpoint address as given to the admin API, in the form
+ * {@link endpointAddress} makes: an IPv6 host without brackets (`::1:9081`,
+ * the last `:` before the port) gets them (`[::1]:9081`).
+ */
+export function normalizeEndpointAddress(address: string): string {
+  const last = address.lastIndexOf(':');
+  if (address.startsWith('[') || address.indexOf(':') === last) return address;
+  return `[${address.slice(0, last)}]:${address.slice(last + 1)}`;
+}
+
 export class DrainSet {
   /** service → drained addresses. */
   readonly #drained = new Map<string, Set<string>>();

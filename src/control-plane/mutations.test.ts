@@ -84,6 +84,19 @@ describe('MutationService', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o640);
   });
 
+  it('keeps a mode the umask would narrow (0664) on an API write', async () => {
+    await chmod(path, 0o664);
+    const previous = process.umask(0o022);
+    try {
+      const { service } = await setup();
+      await service.setWeights('reviews', 'default', { a: 3, b: 1 });
+      expect(await readFile(path, 'utf8')).toMatch(/weight: 3/);
+      expect((await stat(path)).mode & 0o777).toBe(0o664);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
   it('keeps a bounded history and rolls back to a kept version only', async () => {
     const { service, history } = await setup();
     const first = history.current()!.version;

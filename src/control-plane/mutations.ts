@@ -18,7 +18,7 @@ import type { ConfigStore } from './config-store.ts';
 import { isConfigConflict } from './config-store.ts';
 import { EditError, setRateLimit, setRouteFault, setRouteWeights } from './config-edits.ts';
 import type { DrainSet } from './drains.ts';
-import { endpointAddress } from './drains.ts';
+import { endpointAddress, normalizeEndpointAddress } from './drains.ts';
 import type { ConfigHistory } from './history.ts';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
@@ -150,8 +150,9 @@ export class MutationService {
     return this.#change({ action: 'rollback', target: version, who: options, source: 'rollback', summary: `rollback to ${version}` }, () => entry.text) as Promise<MutationResult>;
   }
 
-  /** Drains (or undrains) one endpoint of a service; published at once. */
-  drain(service: string, address: string, drained: boolean, options: Who = {}): Promise<DrainResult> {
+  /** Drains (or undrains) one endpoint of a service (`host:port`, IPv6 with or without brackets); published at once. */
+  drain(service: string, endpoint: string, drained: boolean, options: Who = {}): Promise<DrainResult> {
+    const address = normalizeEndpointAddress(endpoint);
     return this.#serial(async () => {
       const actor = options.actor ?? 'admin';
       const action = drained ? 'endpoint.drain' : 'endpoint.undrain';
@@ -174,6 +175,11 @@ export class MutationService {
       this.#log.info(`${actor}: ${drained ? 'drained' : 'undrained'} ${service} endpoint ${address}`);
       return { version: this.#o.configVersion() ?? null, modelVersion: published?.version ?? null, service, endpoint: address, drained };
     });
+  }
+
+  /** Audits a call refused before it became a change: its body was not JSON, too large, or lacked a field. */
+  refused(call: { readonly actor: string; readonly action: string; readonly target: string; readonly error: string }): void {
+    this.#audit({ ...call, version: this.#o.configVersion() ?? null, diff: '', result: 'rejected' });
   }
 
   /**

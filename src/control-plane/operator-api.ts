@@ -5,11 +5,12 @@
  * mutations.ts, and the auth guard (admin-auth.ts) runs before them.
  */
 import type { IncomingMessage } from 'node:http';
-import { HANDLED, Reply, readJsonBody } from './admin.ts';
+import { HANDLED, Reply, ReplyError, readJsonBody } from './admin.ts';
 import type { AdminServer } from './admin.ts';
 import { actorOf } from './admin-auth.ts';
 import type { AuditLog } from './audit.ts';
 import type { EventHub } from './events.ts';
+import { normalizeEndpointAddress } from './drains.ts';
 import type { ConfigHistory } from './history.ts';
 import { MutationError } from './mutations.ts';
 import type { MutationService } from './mutations.ts';
@@ -25,59 +26,62 @@ export interface OperatorApiSources {
 
 export function mountOperatorApi(admin: AdminServer, src: OperatorApiSources): void {
   const m = src.mutations;
+  const routeTarget = (params: Params): string => `${params.service}/routes/${params.route}`;
+  const mutating = mutatingRoute(admin, m);
+  mutating('PUT', '/api/v1/config', () => ({ action: 'config.put', target: 'mesh.yaml' }), (body, _params, actor) => {
+    if (typeof body.text !== 'string') throw bad('text', 'expected the whole mesh.yaml as a string: {"text": "...", "dryRun"?: true, "expectedVersion"?: "..."}');
+    if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') throw bad('dryRun', 'expected true or false');
+    if (body.expectedVersion !== undefined && typeof body.expectedVersion !== 'string') throw bad('expectedVersion', 'expected a version string from GET /api/v1/config');
+    const text = body.text;
+    return () =>
+      m.putConfig(text, {
+        actor,
+        ...(body.dryRun === true ? { dryRun: true } : {}),
+        ...(typeof body.expectedVersion === 'string' ? { expectedVersion: body.expectedVersion } : {}),
+      });
+  });
+  mutating('POST', '/api/v1/services/{service}/routes/{route}/weights', (params) => ({ action: 'route.weights', target: routeTarget(params) }), (body, params, actor) => {
+    const weights = body.weights;
+    if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) {
+      throw bad('weights', 'expected {"weights": {"<subset or service>": <weight>, ...}}, e.g. {"weights": {"v1": 90, "v2": 10}}');
+    }
+    return () => m.setWeights(params.service!, params.route!, weights as Record<string, number>, { actor });
+  });
+  mutating(
+    'POST',
+    '/api/v1/services/{service}/routes/{route}/fault',
+    (params, body) => ({ action: body?.enabled === false ? 'route.fault.off' : 'route.fault', target: routeTarget(params) }),
+    (body, params, actor) => {
+      const fault = switchedOff(body) ? undefined : settings(body);
+      return () => m.setFault(params.service!, params.route!, fault, { actor });
+    },
+  );
+  mutating(
+    'POST',
+    '/api/v1/services/{service}/rate-limit',
+    (params, body) => ({ action: body?.enabled === false ? 'service.rate-limit.off' : 'service.rate-limit', target: params.service! }),
+    (body, params, actor) => {
+      const limit = switchedOff(body) ? undefined : settings(body);
+      return () => m.setRateLimit(params.service!, limit, { actor });
+    },
+  );
+  mutating(
+    'POST',
+    '/api/v1/services/{service}/endpoints/{endpoint}/drain',
+    (params, body) => ({ action: body?.drained === false ? 'endpoint.undrain' : 'endpoint.drain', target: `${params.service}/endpoints/${normalizeEndpointAddress(params.endpoint!)}` }),
+    (body, params, actor) => {
+      const drained = body.drained;
+      if (typeof drained !== 'boolean') throw bad('drained', 'expected {"drained": true} to drain or {"drained": false} to undrain');
+      return () => m.drain(params.service!, params.endpoint!, drained, { actor });
+    },
+  );
+  mutating('POST', '/api/v1/rollback', (_params, body) => ({ action: 'rollback', target: typeof body?.version === 'string' ? body.version : '' }), (body, _params, actor) => {
+    const version = body.version;
+    if (typeof version !== 'string' || version === '') throw bad('version', 'expected {"version": "<a version from GET /api/v1/history>"}');
+    return () => m.rollback(version, { actor });
+  });
   admin
     .route('GET', '/api/v1/config', () => m.current())
-    .route('PUT', '/api/v1/config', (req) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        if (typeof body.text !== 'string') throw bad('text', 'expected the whole mesh.yaml as a string: {"text": "...", "dryRun"?: true, "expectedVersion"?: "..."}');
-        if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') throw bad('dryRun', 'expected true or false');
-        if (body.expectedVersion !== undefined && typeof body.expectedVersion !== 'string') throw bad('expectedVersion', 'expected a version string from GET /api/v1/config');
-        return m.putConfig(body.text, {
-          actor: actorOf(req),
-          ...(body.dryRun === true ? { dryRun: true } : {}),
-          ...(typeof body.expectedVersion === 'string' ? { expectedVersion: body.expectedVersion } : {}),
-        });
-      }),
-    )
-    .route('POST', '/api/v1/services/{service}/routes/{route}/weights', (req, _url, { params }) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        const weights = body.weights;
-        if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) {
-          throw bad('weights', 'expected {"weights": {"<subset or service>": <weight>, ...}}, e.g. {"weights": {"v1": 90, "v2": 10}}');
-        }
-        return m.setWeights(params.service!, params.route!, weights as Record<string, number>, { actor: actorOf(req) });
-      }),
-    )
-    .route('POST', '/api/v1/services/{service}/routes/{route}/fault', (req, _url, { params }) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        const off = switchedOff(body);
-        return m.setFault(params.service!, params.route!, off ? undefined : settings(body), { actor: actorOf(req) });
-      }),
-    )
-    .route('POST', '/api/v1/services/{service}/rate-limit', (req, _url, { params }) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        const off = switchedOff(body);
-        return m.setRateLimit(params.service!, off ? undefined : settings(body), { actor: actorOf(req) });
-      }),
-    )
-    .route('POST', '/api/v1/services/{service}/endpoints/{endpoint}/drain', (req, _url, { params }) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        if (typeof body.drained !== 'boolean') throw bad('drained', 'expected {"drained": true} to drain or {"drained": false} to undrain');
-        return m.drain(params.service!, params.endpoint!, body.drained, { actor: actorOf(req) });
-      }),
-    )
-    .route('POST', '/api/v1/rollback', (req) =>
-      answer(async () => {
-        const body = await readJsonBody(req);
-        if (typeof body.version !== 'string' || body.version === '') throw bad('version', 'expected {"version": "<a version from GET /api/v1/history>"}');
-        return m.rollback(body.version, { actor: actorOf(req) });
-      }),
-    )
     .route('GET', '/api/v1/history', () => ({
       current: src.history.current()?.version ?? null,
       versions: src.history.list().map(({ version, at, actor, source, summary }) => ({ version, at, actor, source, summary })),
@@ -93,6 +97,46 @@ export function mountOperatorApi(admin: AdminServer, src: OperatorApiSources): v
       src.events.attach(req, res);
       return HANDLED;
     });
+}
+
+type Params = Readonly<Record<string, string>>;
+type Body = Record<string, unknown>;
+
+/** `what` names the audit action and target (`body` is undefined when it did not parse); `check` returns the change to run. */
+type MutatingRoute = (
+  method: string,
+  path: string,
+  what: (params: Params, body: Body | undefined) => { action: string; target: string },
+  check: (body: Body, params: Params, actor: string) => () => Promise<unknown>,
+) => void;
+
+/**
+ * Registers mutating routes. `check` reads the JSON body's shape and returns
+ * the change to run; the mutation service audits the change itself. A call
+ * refused before it gets there (the body is not JSON, too large, or lacks a
+ * field) is audited here, as rejected, so every mutating call leaves an entry.
+ * Dry runs change nothing and are not audited, as the mutation service does.
+ */
+function mutatingRoute(admin: AdminServer, m: MutationService): MutatingRoute {
+  return (method, path, what, check) => {
+    admin.route(method, path, (req, _url, { params }) =>
+      answer(async () => {
+        const actor = actorOf(req);
+        let body: Body | undefined;
+        let run: () => Promise<unknown>;
+        try {
+          body = await readJsonBody(req);
+          run = check(body, params, actor);
+        } catch (err) {
+          if ((err instanceof ReplyError || err instanceof MutationError) && body?.dryRun !== true) {
+            m.refused({ actor, ...what(params, body), error: err.message });
+          }
+          throw err;
+        }
+        return run();
+      }),
+    );
+  };
 }
 
 /** Runs a mutation handler; a MutationError becomes its status with `{error, issues?}`. */

@@ -33,7 +33,7 @@ import { consulKvKey, startConsulSource } from './consul/index.ts';
 import { registerSourceMetric } from './consul/metrics.ts';
 import type { ConsulSource, ConsulSourceOptions } from './consul/index.ts';
 import { mountDashboard } from './dashboard/serve.ts';
-import { DrainSet } from './drains.ts';
+import { DrainSet, endpointAddress } from './drains.ts';
 import { attachOperatorApi } from './operator.ts';
 import { attachCanaries } from './canary/index.ts';
 import type { Operator, OperatorOptions } from './operator.ts';
@@ -487,7 +487,7 @@ function servicesView(model: MeshModel): unknown[] {
     subsets: Object.fromEntries(s.subsets),
     routes: s.routes.map((r) => r.name),
     endpoints: s.endpoints.map((e) => ({
-      address: `${e.host}:${e.port}`,
+      address: endpointAddress(e),
       labels: e.labels,
       weight: e.weight,
       zone: e.zone,

@@ -249,13 +249,16 @@ describe('CanaryController', () => {
     await h.clock.advance(3000);
     expect(h.weights).toHaveLength(2);
     await expect(h.controller.abort('reviews')).rejects.toMatchObject({ status: 409 });
+    expect(h.audits.at(-1)).toMatchObject({ actor: 'admin', action: 'canary.abort', target: 'reviews', result: 'rejected', error: expect.stringMatching(/already aborted/) });
     await expect(h.controller.abort('ratings')).rejects.toMatchObject({ status: 404 });
+    expect(h.audits.at(-1)).toMatchObject({ action: 'canary.abort', target: 'ratings', result: 'rejected' });
   });
 
   it('refuses a second canary of the same service while one progresses, and allows one after', async () => {
     const h = harness();
     await h.controller.start(spec());
     await expect(h.controller.start(spec())).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/already progressing at 10%/) });
+    expect(h.audits.at(-1)).toMatchObject({ action: 'canary.start', target: 'reviews', result: 'rejected', error: expect.stringMatching(/already progressing/) });
     await h.controller.abort('reviews');
     await expect(h.controller.start(spec())).resolves.toMatchObject({ state: 'progressing' });
     expect(h.controller.list()).toHaveLength(1);

@@ -158,18 +158,21 @@ export class CanaryController {
 
   /** Applies the first step and starts watching; rejects (400/404/409) without changing anything. */
   async start(spec: CanarySpec, actor = 'admin'): Promise<CanaryView> {
-    if (this.#closed) throw new CanaryRejection(503, 'the control plane is shutting down');
-    if (this.#starting.has(spec.service)) throw new CanaryRejection(409, `a canary of ${spec.service} is being started right now`);
+    const rejected = (err: unknown): unknown => {
+      this.refused({ actor, action: 'canary.start', target: spec.service, error: (err as Error).message });
+      return err;
+    };
+    if (this.#closed) throw rejected(new CanaryRejection(503, 'the control plane is shutting down'));
+    if (this.#starting.has(spec.service)) throw rejected(new CanaryRejection(409, `a canary of ${spec.service} is being started right now`));
     const running = this.#runs.get(spec.service);
     if (running?.state === 'progressing') {
-      throw new CanaryRejection(409, `a canary of ${spec.service} (${running.from} → ${running.spec.to}) is already progressing at ${running.weight}%; abort it first (DELETE /api/v1/canaries/${spec.service})`);
+      throw rejected(new CanaryRejection(409, `a canary of ${spec.service} (${running.from} → ${running.spec.to}) is already progressing at ${running.weight}%; abort it first (DELETE /api/v1/canaries/${spec.service})`));
     }
     let plan: Plan;
     try {
       plan = this.#resolve(spec);
     } catch (err) {
-      this.#audit({ actor, action: 'canary.start', target: spec.service, version: null, diff: '', result: 'rejected', error: (err as Error).message });
-      throw err;
+      throw rejected(err);
     }
     const now = this.#clock.now();
     const run: Run = {
@@ -194,8 +197,7 @@ export class CanaryController {
     try {
       await this.#setWeights(run, run.weight);
     } catch (err) {
-      this.#audit({ actor, action: 'canary.start', target: spec.service, version: null, diff: '', result: 'rejected', error: (err as Error).message });
-      throw err;
+      throw rejected(err);
     } finally {
       this.#starting.delete(spec.service);
     }
@@ -211,14 +213,23 @@ export class CanaryController {
 
   /** Stops a progressing canary and sets the weights back to 100 % baseline. */
   async abort(service: string, actor = 'admin'): Promise<CanaryView> {
+    const rejected = (err: CanaryRejection): CanaryRejection => {
+      this.refused({ actor, action: 'canary.abort', target: service, error: err.message });
+      return err;
+    };
     const run = this.#runs.get(service);
-    if (run === undefined) throw new CanaryRejection(404, `no canary for service "${service}"; list them with GET /api/v1/canaries`);
-    if (run.state !== 'progressing') throw new CanaryRejection(409, `the canary of ${service} is already ${run.state}${run.reason === undefined ? '' : ` (${run.reason})`}`);
+    if (run === undefined) throw rejected(new CanaryRejection(404, `no canary for service "${service}"; list them with GET /api/v1/canaries`));
+    if (run.state !== 'progressing') throw rejected(new CanaryRejection(409, `the canary of ${service} is already ${run.state}${run.reason === undefined ? '' : ` (${run.reason})`}`));
     await this.#enqueue(run, async () => {
       if (run.state !== 'progressing') return;
       await this.#finish(run, 'aborted', `aborted by ${actor} at step ${run.weight}%`, NO_FIGURES, NO_FIGURES, actor);
     });
     return this.#view(run);
+  }
+
+  /** Audits a canary call refused (its body, or the controller, said no): nothing changed. */
+  refused(call: { readonly actor: string; readonly action: 'canary.start' | 'canary.abort'; readonly target: string; readonly error: string }): void {
+    this.#audit({ ...call, version: null, diff: '', result: 'rejected' });
   }
 
   /** Stops watching. Weights stay as they are (see docs/canary.md on restarts). */

@@ -11,6 +11,7 @@ import type { AdminServer } from '../admin.ts';
 import { actorOf } from '../admin-auth.ts';
 import type { CanaryController } from './controller.ts';
 import { CanaryRejection, parseCanaryRequest } from './spec.ts';
+import type { CanarySpec } from './spec.ts';
 
 /** Canary requests are a few hundred bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -19,9 +20,19 @@ export function registerCanaryRoutes(admin: AdminServer, canaries: CanaryControl
   admin
     .route('GET', '/api/v1/canaries', () => ({ canaries: canaries.list() }))
     .route('POST', '/api/v1/canaries', async (req) => {
-      const body = await readJsonBody(req, MAX_BODY_BYTES);
+      const actor = actorOf(req);
+      let body: Record<string, unknown> | undefined;
+      let spec: CanarySpec;
       try {
-        return new Reply(201, { canary: await canaries.start(parseCanaryRequest(body), actorOf(req)) });
+        body = await readJsonBody(req, MAX_BODY_BYTES);
+        spec = parseCanaryRequest(body);
+      } catch (err) {
+        // Refused before the controller saw it (which audits everything after): audited here.
+        canaries.refused({ actor, action: 'canary.start', target: typeof body?.service === 'string' ? body.service : '', error: (err as Error).message });
+        return failure(err);
+      }
+      try {
+        return new Reply(201, { canary: await canaries.start(spec, actor) });
       } catch (err) {
         return failure(err);
       }

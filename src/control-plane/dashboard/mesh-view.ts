@@ -4,9 +4,14 @@
  * with durations in milliseconds and maps as plain objects.
  */
 import type { EndpointModel, FaultPolicyModel, MeshModel, RouteModel, ServiceModel } from '../../model/types.ts';
+import { endpointAddress } from '../drains.ts';
 
 export interface BackendView {
-  /** What the weights API calls this backend: its subset, else its service. */
+  /**
+   * What the weights API calls this backend: a subset of the route's own
+   * service bare (`v2`), another service's as `service/subset` (a bare name is
+   * read as the route owner's subset first), else the service.
+   */
   readonly key: string;
   readonly service: string;
   readonly subset: string | null;
@@ -24,6 +29,7 @@ export interface RouteView {
 }
 
 export interface EndpointView {
+  /** `host:port`, IPv6 in brackets: the `{endpoint}` of the drain call. */
   readonly address: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly zone: string;
@@ -72,7 +78,7 @@ function serviceView(s: ServiceModel): ServiceView {
 
 function endpointView(e: EndpointModel): EndpointView {
   return {
-    address: `${e.host}:${e.port}`,
+    address: endpointAddress(e),
     labels: e.labels,
     zone: e.zone,
     weight: e.weight,
@@ -87,7 +93,7 @@ function routeView(s: ServiceModel, r: RouteModel): RouteView {
   return {
     name: r.name,
     backends: (r.backends ?? []).map((b) => ({
-      key: b.subset ?? b.service,
+      key: b.subset === undefined ? b.service : b.service === s.name ? b.subset : `${b.service}/${b.subset}`,
       service: b.service,
       subset: b.subset ?? null,
       weight: b.weight,

@@ -14,7 +14,7 @@ import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT as CLA, LISTENER, ROUTE_CONFIGURATION 
 import type { DeltaDiscoveryResponse } from '../../../src/control-plane/messages.ts';
 import { meshFixture } from '../../helpers/grpc-xds/fixture.ts';
 import { RawAds } from '../../helpers/grpc-xds/raw-ads.ts';
-import { startHarness, until } from './harness.ts';
+import { clientView, startHarness, until } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 const V1_PORT = 7101;
@@ -122,6 +122,23 @@ describe('state of the world', () => {
     expect(second.resources).toHaveLength(3);
     expect(s.of(CLUSTER)).toHaveLength(2);
   });
+
+  it('clears lastNack once the client ACKs a newer version of the type', async () => {
+    await h.apply(ratings(80, 20));
+    const s = open('sotw');
+    s.send({ node: { id: 'sotw-nack-ack' }, type_url: CLUSTER, resource_names: [] });
+    const first = await s.next((r) => r.type_url === CLUSTER);
+    s.send({ type_url: CLUSTER, resource_names: [], version_info: '', response_nonce: first.nonce, error_detail: { code: 3, message: 'not this one' } });
+    await until(() => h.cp.registry.byNodeId('sotw-nack-ack')[0]?.types.get(CLUSTER)?.nacks === 1, 2000, 'NACK not recorded');
+    expect((await clientView(h, 'sotw-nack-ack')).types[CLUSTER]!.lastNack).toMatchObject({ version: first.version_info, error: 'not this one' });
+
+    await h.apply(ratings(80, 20, 'random'));
+    const second = await s.next((r) => r.type_url === CLUSTER && r.version_info !== first.version_info);
+    s.send({ type_url: CLUSTER, resource_names: [], version_info: second.version_info, response_nonce: second.nonce });
+    await until(() => h.cp.registry.byNodeId('sotw-nack-ack')[0]?.types.get(CLUSTER)?.acks === 1, 2000, 'ACK not recorded');
+    const t = (await clientView(h, 'sotw-nack-ack')).types[CLUSTER]!;
+    expect(t).toMatchObject({ ackedVersion: second.version_info, sentVersion: second.version_info, lastNack: null, nacks: 1 });
+  });
 });
 
 describe('delta', () => {
@@ -208,6 +225,26 @@ describe('delta', () => {
     expect(removal.removed_resources).toEqual(['gone']);
     await sleep(200);
     expect(c.responses).toHaveLength(2);
+  });
+
+  it('clears lastNack once the client ACKs a later response of the type', async () => {
+    await h.apply(ratings(80, 20));
+    const s = open('delta');
+    s.send({ node: { id: 'delta-nack-ack' }, type_url: CLUSTER, resource_names_subscribe: ['*'] });
+    const first = await s.next((r) => r.type_url === CLUSTER);
+    expect(first.resources).toHaveLength(3);
+    s.send({ type_url: CLUSTER, response_nonce: first.nonce, error_detail: { code: 3, message: 'not these' } });
+    await until(() => h.cp.registry.byNodeId('delta-nack-ack')[0]?.types.get(CLUSTER)?.nacks === 1, 2000, 'NACK not recorded');
+    expect((await clientView(h, 'delta-nack-ack')).types[CLUSTER]!.lastNack).toMatchObject({ version: first.system_version_info, error: 'not these' });
+
+    // The balancer of every ratings cluster changes: all three come again.
+    await h.apply(ratings(80, 20, 'random'));
+    const second = await s.next((r) => r.type_url === CLUSTER, 3000, s.responses.indexOf(first) + 1);
+    expect(second.resources.map((r) => r.name).sort()).toEqual([...CLUSTERS].sort());
+    s.send({ type_url: CLUSTER, response_nonce: second.nonce });
+    await until(() => h.cp.registry.byNodeId('delta-nack-ack')[0]?.types.get(CLUSTER)?.acks === 1, 2000, 'ACK not recorded');
+    const t = (await clientView(h, 'delta-nack-ack')).types[CLUSTER]!;
+    expect(t).toMatchObject({ ackedVersion: second.system_version_info, sentVersion: second.system_version_info, lastNack: null, nacks: 1 });
   });
 
   it('answers a subscription to a missing name with removed_resources, once', async () => {

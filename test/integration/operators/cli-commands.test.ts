@@ -248,7 +248,7 @@ describe('changing the mesh', () => {
     expect(JSON.parse(again.out)).toMatchObject({ changed: false });
   });
 
-  it('refuses a change without the admin token (exit 1, says how to give it), and an invalid file before sending it', async () => {
+  it('refuses a change, and a diff, without the admin token (exit 1, says how to give it), and an invalid file before sending it', async () => {
     const next = join(dirname(file.path), 'next2.yaml');
     await writeFile(next, MESH.replace('timeout: 2s', 'timeout: 3s'));
     const saved = process.env.ENMESH_ADMIN_TOKEN;
@@ -257,6 +257,11 @@ describe('changing the mesh', () => {
       const r = await enmesh(at('apply', '-f', next));
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/--token <token> or ENMESH_ADMIN_TOKEN/);
+      // diff is a dry run of apply on the control plane: it needs the token too, and says so.
+      const d = await enmesh(at('diff', '-f', next));
+      expect(d.code).toBe(1);
+      expect(d.out).toBe('');
+      expect(d.err).toMatch(/^enmesh diff: no admin token: the control plane computes the diff as a dry run of apply \(nothing is changed\), which needs the admin token as apply does\. Give it with --token <token> or ENMESH_ADMIN_TOKEN/);
       const wrong = await enmesh([...at('apply', '-f', next), '--token', 'nope']);
       expect(wrong.code).toBe(1);
       expect(wrong.err).toMatch(/wrong admin token/);
