@@ -76,6 +76,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
       ...(options.replayLimit !== undefined ? { replayLimit: options.replayLimit } : {}),
     });
     this.#cleanups.push(() => this.#runtime.close());
+    // Config problems found while compiling (a policy that can never match) reach the 'error' event.
+    this.#runtime.reportProblem = (err) => this.reportError(err);
     const meshMtls = this.#security.mtls;
     this.#runtime.mtlsDispatcher = (origin) => (meshMtls.outboundIdentity(origin) === undefined ? undefined : meshMtls.dispatcher());
     this.#runtime.outboundPrincipal = (authority) => meshMtls.serverIdentity(authority);
@@ -232,7 +234,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return (await this.#telemetry?.metrics.registry.metrics()) ?? '';
   }
 
-  /** The address the metrics endpoint listens on, when `metrics.port` was given. */
+  /** Where the metrics endpoint listens when init() was given `metrics` (port 15090 unless `metrics.port` says otherwise); undefined without it. */
   metricsAddress(): { host: string; port: number } | undefined {
     const s = this.#telemetry?.metricsServer;
     return s === undefined ? undefined : { host: s.host, port: s.port };

@@ -7,7 +7,7 @@ import type { MeshModel } from '../model/types.ts';
 import type { EndpointFeedback } from '../cluster/types.ts';
 import type http from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
-import { InboundGate, type GrpcInboundRequest, type GrpcRefusal } from './inbound-gate.ts';
+import { InboundGate, inboundGateKey, type GrpcAdmission, type GrpcInboundRequest, type InboundCounts } from './inbound-gate.ts';
 import { NOTHING_TO_RELEASE, type InboundTracer } from '../transports/node-http/server-hook.ts';
 import { CompiledMesh, createCarriedState, type CarriedState, type MirrorSenderFactory } from './compiled-mesh.ts';
 import { createEndpointFeedback } from '../cluster/feedback.ts';
@@ -24,6 +24,7 @@ import type { PeerIdentity } from '../security/peer-verify.ts';
 import { peerOf } from '../security/peer-store.ts';
 import type { ServerSpan } from '../telemetry/tracing.ts';
 import { logGrpcOutbound, logInbound, traceIdOf } from '../telemetry/request-log.ts';
+import { EnmeshError, isEnmeshError } from '../errors.ts';
 import type { GrpcInboundCall, GrpcOutboundCall } from '../telemetry/request-log.ts';
 
 export interface RuntimeOptions {
@@ -48,7 +49,7 @@ export interface RuntimeStats {
   grpcServerCalls: number;
 }
 
-export class MeshRuntime {
+export class MeshRuntime implements InboundCounts {
   compiled: CompiledMesh | undefined;
   readonly feedback: EndpointFeedback;
   readonly random: () => number;
@@ -101,15 +102,34 @@ export class MeshRuntime {
 
   /** Compiles and swaps in a new model. Compilation errors leave the previous config in force. */
   setModel(model: MeshModel): void {
-    this.compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter, this.#mirrorSender);
-    this.#updateGate(model);
+    // Both halves are built before either is swapped in: a model one of them refuses changes nothing.
+    const gate = this.#gateFor(model);
+    let compiled: CompiledMesh;
+    try {
+      compiled = new CompiledMesh(model, this.#carried, this.zone, this.#globalLimiter, this.#mirrorSender);
+    } catch (err) {
+      if (gate !== this.#gate) gate?.close();
+      throw err;
+    }
+    this.compiled = compiled;
+    if (gate !== this.#gate) {
+      this.#gate?.close();
+      this.#gate = gate;
+    }
   }
 
   #gate: InboundGate | undefined;
 
   /**
-   * Admission of an inbound request to this process's own service (server-side
-   * rate limit, adaptive concurrency): undefined = refused and answered.
+   * Where config problems found while applying a model are reported (the
+   * mesh's `error` event); unset: a process warning.
+   */
+  reportProblem: ((err: Error) => void) | undefined;
+
+  /**
+   * Admission of an inbound request to this process's own service
+   * (authentication, authorization, server-side rate limit, inbound faults,
+   * adaptive concurrency): undefined = refused and answered.
    */
   admitInbound(req: http.IncomingMessage, res: http.ServerResponse): (() => void) | undefined | Promise<(() => void) | undefined> {
     const gate = this.#gate;
@@ -117,23 +137,37 @@ export class MeshRuntime {
   }
 
   /**
-   * Authentication and authorization of an inbound gRPC call to this
-   * process's own service: undefined when there is nothing to check, else a
-   * promise of the refusal (undefined: allowed).
+   * The same admission for an inbound gRPC call to this process's own
+   * service: undefined when there is nothing to check, else the refusal or
+   * the function to call when the call ends (maybe as a promise).
    */
-  admitGrpcInbound(call: GrpcInboundRequest): Promise<GrpcRefusal | undefined> | undefined {
+  admitGrpcInbound(call: GrpcInboundRequest): GrpcAdmission | Promise<GrpcAdmission> | undefined {
     return this.#gate?.admitGrpc(call);
   }
 
-  #updateGate(model: MeshModel): void {
+  /**
+   * The inbound gate for `model`: the one in force when its settings did not
+   * change (its live state kept: tokens, limits, a Redis connection), else a
+   * new one, or undefined when the service has nothing to check. Swapping it
+   * in, and closing the one it replaces, is the caller's.
+   */
+  #gateFor(model: MeshModel): InboundGate | undefined {
     const svc = this.serviceName === undefined ? undefined : model.services.get(this.serviceName);
-    const next = svc === undefined ? undefined : new InboundGate(svc, model, () => this.metrics?.enmesh);
-    if (next !== undefined && this.#gate !== undefined && next.key === this.#gate.key) {
+    if (svc === undefined) return undefined;
+    if (this.#gate !== undefined && this.#gate.key === inboundGateKey(svc, model)) return this.#gate;
+    const next = new InboundGate(svc, model, this, this.#globalLimiter);
+    if (!next.active) {
       next.close();
-      return; // same settings: keep the live state
+      return undefined;
     }
-    this.#gate?.close();
-    this.#gate = next?.active === true ? next : undefined;
+    // Said once per new set of policies, when they are compiled, so users see it at load time.
+    for (const w of next.warnings) this.#reportProblem(new EnmeshError('ENMESH_ERR_CONFIG_INVALID', `${w} (the policy is in force)`));
+    return next;
+  }
+
+  #reportProblem(err: Error): void {
+    if (this.reportProblem !== undefined) this.reportProblem(err);
+    else process.emitWarning(err.message, { code: isEnmeshError(err) ? err.code : 'ENMESH_WARNING' });
   }
 
   // ---- decisions, counted as enmesh_* metrics (rare events: labelled counters are fine here) ----
@@ -152,6 +186,12 @@ export class MeshRuntime {
   }
   countFault(service: string, route: string, kind: 'delay' | 'abort'): void {
     this.metrics?.enmesh.faultsInjected.inc({ destination_service: service, route, kind });
+  }
+  countAuthzDenial(service: string, policy: string, dryRun: boolean): void {
+    this.metrics?.enmesh.authzDenials.inc({ destination_service: service, policy, dry_run: dryRun ? 'true' : 'false' });
+  }
+  countShed(service: string, dryRun: boolean): void {
+    this.metrics?.enmesh.adaptiveShed.inc({ destination_service: service, dry_run: dryRun ? 'true' : 'false' });
   }
 
   /**
@@ -192,7 +232,19 @@ export class MeshRuntime {
         p.exported.fallbacks = fallbacks;
       }
     }
+    // The server-side global limit of this process's own service (a new gate counts from zero).
+    const gate = this.#gate;
+    const fallbacks = gate?.rateLimitFallbacks;
+    if (fallbacks !== undefined) {
+      const exported = this.#gateExported === gate ? this.#gateFallbacks : 0;
+      if (fallbacks > exported) enmesh.rateLimitFallbacks.inc({ destination_service: this.serviceName ?? '' }, fallbacks - exported);
+      this.#gateExported = gate;
+      this.#gateFallbacks = fallbacks;
+    }
   }
+  /** The gate whose Redis fallbacks were last exported, and how many. */
+  #gateExported: InboundGate | undefined;
+  #gateFallbacks = 0;
 
   /** The live state of every policy, for operators (open breakers, ejected endpoints, tokens...). */
   policyState(): Record<string, unknown> {

@@ -254,7 +254,8 @@ function compileSource(s: AuthzSource, trustDomain: string, where: string, warni
     parts.push((req) => req.auth !== undefined && m(req.auth.principal));
   }
   if (s.namespace !== undefined) {
-    warnings.push(`${where}: namespace "${s.namespace}" never matches: enmesh identities (spiffe://<trust domain>/service/<name>) carry no namespace`);
+    // The CA issues spiffe://<trust domain>/service/<name> only: no caller is ever in a namespace.
+    warnings.push(`${where}: namespace "${s.namespace}" never matches: enmesh identities (spiffe://<trust domain>/service/<name>) carry no namespace; use service or principal`);
     parts.push(() => false);
   }
   if (parts.length === 0) throw new EnmeshError('ENMESH_ERR_CONFIG_INVALID', `${where}: a source needs service, principal, requestPrincipal or namespace`);

@@ -4,7 +4,9 @@
  *    changed one is written back to `req.url` so the application routes on
  *    exactly the path that was authorized;
  * 2. authenticate the end-user JWT (jwt.ts), if the service has policies:
- *    a bad token is a 401, no token is anonymous;
+ *    a bad token, or two Authorization headers (read from `rawHeaders`:
+ *    Node's `req.headers` keeps only the first), is a 401; no token is
+ *    anonymous;
  * 3. authorize (authz.ts) with the mTLS peer (`peerOf(req)`), the JWT's
  *    principal and claims, the method, the normalised path and the headers:
  *    a denial is a 403.
@@ -40,7 +42,42 @@ export function checkInbound(req: IncomingMessage, options: InboundGuardOptions)
   const target = normalizeRequestTarget(req.url ?? '/', options.path);
   if (!target.ok) return { ok: false, status: 400, reason: target.reason, message: target.message };
   if (target.changed) req.url = target.path + target.query;
-  return checkAccess(options, { method: (req.method ?? 'GET').toUpperCase(), path: target.path, headers: req.headers, peer: peerOf(req) });
+  let headers: AccessRequest['headers'] = req.headers;
+  if (options.authenticator !== undefined) {
+    // The authenticator refuses a list of values as it does for gRPC metadata.
+    const all = authorizationHeaders(req.rawHeaders);
+    if (all !== undefined) headers = { ...headers, authorization: all };
+  }
+  return checkAccess(options, { method: (req.method ?? 'GET').toUpperCase(), path: target.path, headers, peer: peerOf(req) });
+}
+
+const AUTHORIZATION = 'authorization';
+
+/**
+ * Every Authorization value when a request carries more than one, else
+ * undefined (node:http drops all but the first from `req.headers`). Names
+ * are compared without building lower-case copies: nothing is allocated
+ * for a request with one Authorization header or none.
+ */
+export function authorizationHeaders(raw: readonly string[]): string[] | undefined {
+  let first = -1;
+  let all: string[] | undefined;
+  for (let k = 0; k < raw.length; k += 2) {
+    if (!isAuthorization(raw[k]!)) continue;
+    if (first < 0) first = k;
+    else (all ??= [raw[first + 1]!]).push(raw[k + 1]!);
+  }
+  return all;
+}
+
+function isAuthorization(name: string): boolean {
+  if (name.length !== AUTHORIZATION.length) return false;
+  if (name === AUTHORIZATION || name === 'Authorization') return true;
+  for (let i = 0; i < name.length; i++) {
+    // ASCII letters only: OR-ing 0x20 lower-cases them, and no other byte maps onto one.
+    if ((name.charCodeAt(i) | 0x20) !== AUTHORIZATION.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** What steps 2 and 3 look at, whatever the transport. */

@@ -116,4 +116,9 @@ describe('AccessLog', () => {
   it('rejects a sample rate outside 0..1', () => {
     expect(() => new AccessLog({ sampleRate: -1 })).toThrow(/sampleRate/);
   });
+
+  it('rejects a bufferBytes its destination cannot hold, naming the option', () => {
+    expect(() => new AccessLog({ bufferBytes: 16 * 1024 })).toThrow(/bufferBytes must be an integer from 0 to 16383, got 16384/);
+    expect(() => new AccessLog({ bufferBytes: -1 })).toThrow(/bufferBytes/);
+  });
 });

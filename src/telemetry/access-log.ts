@@ -25,7 +25,7 @@ export interface AccessLogOptions {
   readonly filter?: 'all' | 'errors' | ((status: number, flags: string, grpcStatus: number) => boolean);
   /** Share of the requests passing the filter that are logged, 0..1. Default 1. */
   readonly sampleRate?: number;
-  /** Bytes buffered before a write. Default 4096. */
+  /** Bytes buffered before a write, 0..16383 (one write carries at most 16 KiB). Default 4096. */
   readonly bufferBytes?: number;
   /** Unwritten bytes beyond which new lines are dropped (counted), not queued. Default 16 MiB. */
   readonly maxBufferBytes?: number;
@@ -94,6 +94,9 @@ interface AccessLogLine {
 
 type Destination = ReturnType<typeof pinoModule.destination>;
 
+/** sonic-boom's largest single write (its default `maxWrite`); the buffer must stay below it. */
+const MAX_WRITE = 16 * 1024;
+
 /** pino is loaded on the first access log made: processes without one do not pay for it. */
 let pino: typeof pinoModule | undefined;
 function loadPino(): typeof pinoModule {
@@ -113,6 +116,11 @@ export class AccessLog {
     const rate = options.sampleRate ?? 1;
     if (!(rate >= 0 && rate <= 1)) throw new EnmeshError('ENMESH_ERR_INIT', `access log: sampleRate must be between 0 and 1, got ${String(options.sampleRate)}`);
     this.#rate = rate;
+    // sonic-boom refuses a buffer as large as its largest write, with a message that names neither.
+    const buffer = options.bufferBytes ?? 4096;
+    if (!(Number.isInteger(buffer) && buffer >= 0 && buffer < MAX_WRITE)) {
+      throw new EnmeshError('ENMESH_ERR_INIT', `access log: bufferBytes must be an integer from 0 to ${MAX_WRITE - 1}, got ${String(options.bufferBytes)}`);
+    }
     this.#random = options.random ?? Math.random;
     const f = options.filter ?? 'all';
     this.#filter = typeof f === 'function' ? f : f === 'errors' ? isError : () => true;
@@ -120,7 +128,7 @@ export class AccessLog {
     this.#dest = loadPino().destination({
       ...(typeof target === 'number' ? { fd: target } : { dest: target, mkdir: true }),
       sync: false,
-      minLength: options.bufferBytes ?? 4096,
+      minLength: buffer,
       maxLength: options.maxBufferBytes ?? 16 * 1024 * 1024,
       periodicFlush: options.flushIntervalMs ?? 1000,
     });

@@ -12,7 +12,7 @@ import { loadTraceReader } from './request-log.ts';
 import type { MeshTracing, TracingOptions } from './tracing.ts';
 
 export interface TelemetryOptions {
-  /** Serve metrics on this port (`/metrics`, `/stats/prometheus`); false or absent: counted, not served. */
+  /** Serve metrics (`/metrics`, `/stats/prometheus`) on `port`, default 15090, even when given as `{}`; false or absent: counted, not served. */
   readonly metrics?: false | { readonly port?: number; readonly host?: string; readonly maxLabelSets?: number };
   readonly tracing?: false | TracingOptions;
   readonly accessLog?: false | AccessLogOptions;

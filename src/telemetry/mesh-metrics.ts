@@ -1,6 +1,6 @@
 /**
  * `enmesh_*` metrics: the mesh's own decisions (retries, hedges, breakers,
- * ejections, rate limits, faults, authorization) and its link to the control
+ * ejections, rate limits, faults, load shedding, authorization) and its link to the control
  * plane. Names and labels are stable: dashboards and alerts depend on them.
  *
  * These are prom-client metrics, incremented where the decision is taken.
@@ -21,7 +21,7 @@ export interface EnmeshMetrics {
   readonly hedges: Counter<'destination_service' | 'route'>;
   /** `enmesh_circuit_breaker_state_changes_total{destination_service, state}`: transitions into `state` (open, half_open, closed). */
   readonly breakerStateChanges: Counter<'destination_service' | 'state'>;
-  /** `enmesh_circuit_breakers_open{destination_service}`: endpoints whose breaker is open now. */
+  /** `enmesh_circuit_breakers_open{destination_service}`: 1 while the service's breaker is open (one breaker per service), else 0. */
   readonly breakersOpen: Gauge<'destination_service'>;
   /** `enmesh_outlier_ejections_total{destination_service}`: endpoints ejected by outlier detection. */
   readonly ejections: Counter<'destination_service'>;
@@ -33,6 +33,8 @@ export interface EnmeshMetrics {
   readonly rateLimitFallbacks: Counter<'destination_service'>;
   /** `enmesh_faults_injected_total{destination_service, route, kind}`: faults injected (kind delay|abort). */
   readonly faultsInjected: Counter<'destination_service' | 'route' | 'kind'>;
+  /** `enmesh_adaptive_concurrency_shed_total{destination_service, dry_run}`: inbound requests shed by adaptive concurrency (dry_run="true": that would have been). */
+  readonly adaptiveShed: Counter<'destination_service' | 'dry_run'>;
   /** `enmesh_authz_denials_total{destination_service, policy, dry_run}`: requests denied (or, dry_run="true", that would have been). */
   readonly authzDenials: Counter<'destination_service' | 'policy' | 'dry_run'>;
   /** `enmesh_cert_expiry_seconds{principal}`: seconds until this process's certificate expires. */
@@ -78,12 +80,13 @@ export function createEnmeshMetrics(registry: Registry): EnmeshMetrics {
     retryBudgetExhausted: counter('enmesh_retry_budget_exhausted_total', 'Retries refused by the retry budget.', ['destination_service', 'route']),
     hedges: counter('enmesh_hedges_total', 'Hedged attempts started.', ['destination_service', 'route']),
     breakerStateChanges: counter('enmesh_circuit_breaker_state_changes_total', 'Circuit breaker transitions, by the state entered.', ['destination_service', 'state']),
-    breakersOpen: gauge('enmesh_circuit_breakers_open', 'Endpoints whose circuit breaker is open.', ['destination_service']),
+    breakersOpen: gauge('enmesh_circuit_breakers_open', '1 while the circuit breaker of the service is open, else 0.', ['destination_service']),
     ejections: counter('enmesh_outlier_ejections_total', 'Endpoints ejected by outlier detection.', ['destination_service']),
     ejectedEndpoints: gauge('enmesh_outlier_ejected_endpoints', 'Endpoints currently ejected by outlier detection.', ['destination_service']),
     rateLimited: counter('enmesh_rate_limited_total', 'Requests refused by a rate limit.', ['destination_service', 'scope']),
     rateLimitFallbacks: counter('enmesh_rate_limit_fallbacks_total', 'Global rate-limit decisions taken locally because Redis failed or timed out.', ['destination_service']),
     faultsInjected: counter('enmesh_faults_injected_total', 'Faults injected, by kind (delay, abort).', ['destination_service', 'route', 'kind']),
+    adaptiveShed: counter('enmesh_adaptive_concurrency_shed_total', 'Requests shed by adaptive concurrency (dry_run="true": would have been).', ['destination_service', 'dry_run']),
     authzDenials: counter('enmesh_authz_denials_total', 'Requests denied by authorization policy (dry_run="true": would have been).', ['destination_service', 'policy', 'dry_run']),
     certExpirySeconds: gauge('enmesh_cert_expiry_seconds', 'Seconds until the workload certificate expires.', ['principal']),
     mtlsRefusals: counter('enmesh_mtls_refusals_total', 'Connections refused by mTLS, by reason.', ['reason']),

@@ -13,13 +13,16 @@
  *   check callers against the bundle only, not as SVIDs, at the handshake.
  * - **checks before the handler**: the caller's certificate is verified as an
  *   SVID (`mesh.peer(call)` is then its identity), then JWT authentication
- *   (metadata `authorization`) and authorization on the method path, as for
- *   HTTP: a refused call ends with UNAUTHENTICATED or PERMISSION_DENIED and
- *   the application's handler never sees it.
+ *   (metadata `authorization`) and authorization on the method path, the
+ *   server-side rate limit, inbound faults and adaptive concurrency, as for
+ *   HTTP (runtime/inbound-gate.ts): a refused call ends with a gRPC status
+ *   and the application's handler never sees it. What a call holds (an
+ *   adaptive-concurrency slot, a delay fault's slot) is given back when the
+ *   call ends: its status is sent, or it is cancelled.
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import type * as Grpc from '@grpc/grpc-js';
-import type { GrpcInboundRequest, GrpcRefusal } from '../../runtime/inbound-gate.ts';
+import type { GrpcAdmission, GrpcInboundRequest, GrpcRefusal } from '../../runtime/inbound-gate.ts';
 import { GRPC_UNAUTHENTICATED } from '../../runtime/inbound-gate.ts';
 import { createInboundMtlsGate } from '../../security/inbound-mtls.ts';
 import type { MeshMtls } from '../../security/mesh-mtls.ts';
@@ -27,13 +30,14 @@ import { peerOf, recordPeer, recordPeerCertificate } from '../../security/peer-s
 import type { PeerIdentity } from '../../security/peer-verify.ts';
 import { peerChain } from '../../security/peer-refusal.ts';
 import { loadGrpc } from './hook.ts';
+import { RESPONSE_FLAGS_HEADER } from '../../policy/response-flags.ts';
 
 export interface GrpcInboundSecurityOptions {
   readonly mtls: MeshMtls;
   /** This service's port: only servers bound to it are the mesh's. Absent: every server. */
   readonly port?: number;
-  /** Authentication and authorization of a call (inbound-gate.ts). */
-  readonly admit: (call: GrpcInboundRequest) => Promise<GrpcRefusal | undefined> | undefined;
+  /** Admission of a call (inbound-gate.ts): undefined when there is nothing to check. */
+  readonly admit: (call: GrpcInboundRequest) => GrpcAdmission | Promise<GrpcAdmission> | undefined;
   /** Told once when this grpc-js cannot be given mTLS (its ports then stay plaintext). */
   readonly onUnsupported?: (message: string) => void;
 }
@@ -84,8 +88,16 @@ export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions):
     return r.identity;
   };
 
-  const admission: Grpc.ServerInterceptor = (methodDescriptor, call) =>
-    new grpc.ServerInterceptingCall(call, {
+  const admission: Grpc.ServerInterceptor = (methodDescriptor, call) => {
+    /** What the admission let the call hold, given back once when the call ends. */
+    let release: (() => void) | undefined;
+    let cancelled = false;
+    const end = (): void => {
+      const r = release;
+      release = undefined;
+      r?.();
+    };
+    return new grpc.ServerInterceptingCall(call, {
       start(next) {
         next({
           onReceiveMetadata(metadata, nextMd) {
@@ -99,29 +111,54 @@ export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions):
               }
             }
             const caller = verifyCaller(c);
-            const refuse = (r: GrpcRefusal): void => call.sendStatus({ code: r.code, details: r.details, metadata: new grpc.Metadata() });
+            const refuse = (r: GrpcRefusal): void => {
+              const trailers = new grpc.Metadata();
+              if (r.flags !== undefined) trailers.set(RESPONSE_FLAGS_HEADER, r.flags);
+              call.sendStatus({ code: r.code, details: r.details, metadata: trailers });
+            };
             if (caller !== undefined && 'code' in caller) {
               refuse(caller);
               return;
             }
             if (caller !== undefined) recordPeer(call, caller);
+            const admitted = (r: GrpcAdmission): void => {
+              if (typeof r !== 'function') {
+                if (!cancelled) refuse(r);
+                return;
+              }
+              if (cancelled) {
+                r();
+                return;
+              }
+              release = r;
+              nextMd(metadata);
+            };
             const verdict = options.admit({
               method: methodDescriptor.path,
               peer: caller,
               get headers() {
                 return metadataHeaders(metadata);
               },
+              cancelled: () => cancelled,
             });
-            if (verdict === undefined) {
-              nextMd(metadata);
-              return;
-            }
-            // Messages that arrive meanwhile wait in grpc-js until the metadata is passed on.
-            void verdict.then((r) => (r === undefined ? nextMd(metadata) : refuse(r)));
+            if (verdict === undefined) nextMd(metadata);
+            else if (verdict instanceof Promise) {
+              // Messages that arrive meanwhile wait in grpc-js until the metadata is passed on.
+              void verdict.then(admitted);
+            } else admitted(verdict);
+          },
+          onCancel() {
+            cancelled = true;
+            end();
           },
         });
       },
+      sendStatus(status, next) {
+        end();
+        next(status);
+      },
     });
+  };
 
   const originalGet = server.getServerInterceptingCall;
   // After the observer's own wrapper: [observer, admission, ...application's]; grpc-js makes the

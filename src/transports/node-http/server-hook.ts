@@ -6,7 +6,8 @@
  * Installed by wrapping `Server.prototype.emit` for 'request' (and the events
  * Node emits instead of it: 'checkContinue', 'checkExpectation', 'upgrade',
  * 'connect') and, when an inbound connection gate is given (mTLS), for
- * 'connection'.
+ * 'connection'; with an observer, also `ServerResponse.prototype.write` and
+ * `end`, to count the response body bytes sent.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -21,8 +22,39 @@ import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
 const kObserved = Symbol('enmesh.inbound');
-/** What the finish listener needs of a request: when it reached the server and its declared body size. */
-type ObservedResponse = http.ServerResponse & { [kObserved]?: { started: number; requestBytes: number } };
+/**
+ * What the close listener needs of a request: when it reached the server, its declared body size,
+ * and the body bytes written while Node does not know the total (chunked, or ended by closing).
+ */
+interface Observed {
+  started: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+/**
+ * Node's own fields (unchanged since its early versions): `_contentLength` is the body length Node knows
+ * before sending it (the application's Content-Length, or the whole body handed to end() before any
+ * write); `_hasBody` is false when the response carries no body (HEAD, 204, 304) whatever was written.
+ */
+type ObservedResponse = http.ServerResponse & { [kObserved]?: Observed; _contentLength?: number | null; _hasBody?: boolean };
+type WriteFn = (this: ObservedResponse, chunk: unknown, encoding?: unknown, callback?: unknown) => unknown;
+
+/** Whether Node sends the body without knowing its length beforehand: then the write/end wrappers count it. */
+function unannounced(res: ObservedResponse): boolean {
+  return res.chunkedEncoding || typeof res._contentLength !== 'number';
+}
+
+/** Bytes of a chunk given to write()/end() (0 for end()'s callback or no chunk). */
+function chunkBytes(chunk: unknown, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return (chunk as Uint8Array | null | undefined)?.byteLength ?? 0;
+}
+
+/** Body bytes of a finished response: the length Node knew, else what was counted. */
+function responseBytes(res: ObservedResponse, seen: Observed): number {
+  if (res._hasBody === false) return 0;
+  return unannounced(res) ? seen.responseBytes : (res._contentLength as number);
+}
 
 export interface ServerHook {
   uninstall(): void;
@@ -84,7 +116,7 @@ export function installServerHook(
       ? undefined
       : function closed(this: ObservedResponse): void {
           const seen = this[kObserved]!;
-          if (this.writableFinished) observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, Number(this.getHeader('content-length') ?? 0) || 0, this.req, '');
+          if (this.writableFinished) observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, responseBytes(this, seen), this.req, '');
           else observe(0, performance.now() - seen.started, seen.requestBytes, 0, this.req, ResponseFlags.DOWNSTREAM_CANCEL);
         };
   const wrapped = originals.map((original, i) =>
@@ -122,7 +154,7 @@ export function installServerHook(
     scope.sourceIp = req.socket?.remoteAddress;
     if ((server as Record<symbol, unknown>)[INTERNAL_SERVER] === true) return deadlineStorage.run(scope, () => original.call(server, event, req, res));
     if (onClose !== undefined) {
-      (res as ObservedResponse)[kObserved] = { started: now, requestBytes: Number(length ?? 0) || 0 };
+      (res as ObservedResponse)[kObserved] = { started: now, requestBytes: Number(length ?? 0) || 0, responseBytes: 0 };
       res.on('close', onClose);
     }
     const admission = admit === undefined ? NOTHING_TO_RELEASE : admit(req, res);
@@ -197,6 +229,36 @@ export function installServerHook(
     return undefined;
   }
 
+  // Response body bytes: when Node knows the length before sending (Content-Length, which it computes
+  // itself for a body handed whole to end()) that is the count, and strings are not measured twice;
+  // otherwise (chunked, or ended by closing) the writes are summed. Wrapped once on the prototype, so
+  // nothing is allocated per request, and streaming and backpressure stay Node's (the wrappers return
+  // what Node returns).
+  const resProto = http.ServerResponse.prototype as unknown as { write: WriteFn; end: WriteFn };
+  const hadOwnWrite = Object.hasOwn(resProto, 'write');
+  const hadOwnEnd = Object.hasOwn(resProto, 'end');
+  const originalWrite = resProto.write;
+  const originalEnd = resProto.end;
+  const write: WriteFn = function write(chunk, encoding, callback) {
+    const seen = this[kObserved];
+    if (seen === undefined || this.writableEnded) return originalWrite.call(this, chunk, encoding, callback);
+    const ret = originalWrite.call(this, chunk, encoding, callback);
+    // After the call: the first write has decided the framing.
+    if (unannounced(this)) seen.responseBytes += chunkBytes(chunk, encoding);
+    return ret;
+  };
+  const end: WriteFn = function end(chunk, encoding, callback) {
+    const seen = this[kObserved];
+    if (seen === undefined || this.writableEnded) return originalEnd.call(this, chunk, encoding, callback);
+    const ret = originalEnd.call(this, chunk, encoding, callback);
+    if (unannounced(this)) seen.responseBytes += chunkBytes(chunk, encoding);
+    return ret;
+  };
+  if (observe !== undefined) {
+    resProto.write = write;
+    resProto.end = end;
+  }
+
   protos.forEach((p, i) => {
     p.emit = wrapped[i]!;
   });
@@ -205,6 +267,17 @@ export function installServerHook(
     uninstall() {
       if (!installed) return;
       installed = false;
+      if (observe !== undefined) {
+        // As for emit: leave a later wrapper's chain intact, and remove our own property when Node had none.
+        if (resProto.write === write) {
+          if (hadOwnWrite) resProto.write = originalWrite;
+          else delete (resProto as { write?: WriteFn }).write;
+        }
+        if (resProto.end === end) {
+          if (hadOwnEnd) resProto.end = originalEnd;
+          else delete (resProto as { end?: WriteFn }).end;
+        }
+      }
       protos.forEach((p, i) => {
         if (p.emit !== wrapped[i]) return; // someone wrapped us since: leave their chain intact
         // Both prototypes usually inherit emit from EventEmitter: remove our own property then.
