@@ -496,7 +496,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     }
 
     const headers = this.headers;
-    const timeoutHeader = outboundTimeoutHeader(this.#deadline, now);
+    const perTry = this.#routeRt.retry?.perTryTimeoutMs ?? 0;
+    // What this try may take: the call's deadline, or sooner its per-try timeout.
+    const timeoutHeader = outboundTimeoutHeader(perTry > 0 && now + perTry < this.#deadline ? now + perTry : this.#deadline, now);
     if (timeoutHeader !== undefined) headers[TIMEOUT_HEADER] = timeoutHeader;
     const span = this.#span;
     if (span !== undefined && !span.recording) {
@@ -514,7 +516,6 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       attempt.span.inject(headers);
     }
 
-    const perTry = this.#routeRt.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
       attempt.perTryTimer = startTimer(perTry, () => this.#onPerTryTimeout(attempt));
     }
@@ -584,7 +585,8 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       applyHeaderMutation(headers, route.responseHeaders);
       raw = headers;
     }
-    if (status >= 500 && this.#retry?.exhaustedReason !== undefined) {
+    // Out of retries (attempts or budget) on a status the policy retries: URX, as Envoy marks it.
+    if (this.#retry?.exhaustedReason !== undefined && policy !== undefined && isRetriableStatus(policy, status)) {
       headers[FLAGS_HEADER] = ResponseFlags.RETRY_LIMIT_EXCEEDED;
       raw = headers;
     }

@@ -24,6 +24,10 @@ services:
     port: 9080
     endpoints: [{ address: ${slow.address} }]
     routes:
+      - name: per-try
+        match: { path: { prefix: /per-try } }
+        timeout: 5s
+        retries: { attempts: 1, perTryTimeout: 300ms, on: [5xx] }
       - timeout: 5s
 `);
   mesh = await init({ config: file.path });
@@ -78,4 +82,13 @@ it('without an inbound deadline the route timeout alone applies', async () => {
   const res = await fetch(`http://127.0.0.1:${frontPort}/`);
   const body = (await res.json()) as { status: number };
   expect(body.status).toBe(200);
+});
+
+it("sends each try's own budget when a per-try timeout is shorter than the time left", async () => {
+  slow.reset();
+  const res = await fetch('http://reviews:9080/per-try');
+  expect(res.status).toBe(200);
+  const sent = Number(slow.seen[0]!.headers['x-enmesh-timeout-ms']);
+  expect(sent).toBeGreaterThan(250);
+  expect(sent).toBeLessThanOrEqual(300);
 });

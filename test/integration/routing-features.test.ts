@@ -76,6 +76,10 @@ services:
         match: { path: { exact: /health } }
         directResponse: { status: 200, body: "mesh-ok", headers: { x-direct: "yes" } }
         headers: { response: { set: { x-served-via: mesh }, remove: [x-direct] } }
+      - name: throttled
+        match: { path: { prefix: /throttled } }
+        backends: [{ subset: a }]
+        retries: { attempts: 1, statusCodes: [429], backoff: { base: 1ms, max: 2ms } }
       - name: slow-retry
         match: { path: { prefix: /retry-after } }
         backends: [{ subset: a }]
@@ -169,6 +173,15 @@ describe('actions', () => {
     // The route's response header edits apply to its own answer too.
     expect(d.headers['x-served-via']).toBe('mesh');
     expect(d.headers['x-direct']).toBeUndefined();
+  });
+
+  it('marks a retriable status that ran out of retries URX, 4xx included', async () => {
+    a.reset();
+    a.failNext(2, 429);
+    const r = await get('http://web:8080/throttled');
+    expect(r.status).toBe(429);
+    expect(r.headers['x-enmesh-response-flags']).toBe('URX');
+    expect(a.seen).toHaveLength(2);
   });
 
   it('honours Retry-After before retrying', async () => {
