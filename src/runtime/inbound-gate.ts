@@ -429,8 +429,10 @@ function failClosed(res: http.ServerResponse): undefined {
 }
 
 function refuse(res: http.ServerResponse, status: number, flag: string, body: string, retryAfter: string | undefined): void {
-  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_FLAGS_HEADER]: flag };
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+  // Set on the response, not only written: the destination-side metrics and access log read it back.
+  res.setHeader(RESPONSE_FLAGS_HEADER, flag);
   res.writeHead(status, headers);
   res.end(body);
 }

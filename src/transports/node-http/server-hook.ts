@@ -14,7 +14,7 @@ import https from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { deadlineStorage, scopeFromInboundHeader, TIMEOUT_HEADER, type RequestScope } from '../../policy/deadline.ts';
-import { ResponseFlags } from '../../policy/response-flags.ts';
+import { RESPONSE_FLAGS_HEADER, ResponseFlags } from '../../policy/response-flags.ts';
 import { throwUncaught } from './uncaught.ts';
 // Servers the mesh runs itself (the metrics endpoint) carry this mark: their requests are not observed.
 import { INTERNAL_SERVER } from '../../telemetry/metrics-server.ts';
@@ -48,6 +48,13 @@ function unannounced(res: ObservedResponse): boolean {
 function chunkBytes(chunk: unknown, encoding: unknown): number {
   if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   return (chunk as Uint8Array | null | undefined)?.byteLength ?? 0;
+}
+
+/** The flags of a request the mesh answered itself (the inbound checks' 429 RL, 503 OM, FI...): they mark their response. */
+function refusalFlags(res: ObservedResponse): string {
+  if (res.statusCode < 400) return '';
+  const flags = res.getHeader(RESPONSE_FLAGS_HEADER);
+  return typeof flags === 'string' ? flags : '';
 }
 
 /** Body bytes of a finished response: the length Node knew, else what was counted. */
@@ -116,7 +123,7 @@ export function installServerHook(
       ? undefined
       : function closed(this: ObservedResponse): void {
           const seen = this[kObserved]!;
-          if (this.writableFinished) observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, responseBytes(this, seen), this.req, '');
+          if (this.writableFinished) observe(this.statusCode, performance.now() - seen.started, seen.requestBytes, responseBytes(this, seen), this.req, refusalFlags(this));
           else observe(0, performance.now() - seen.started, seen.requestBytes, 0, this.req, ResponseFlags.DOWNSTREAM_CANCEL);
         };
   const wrapped = originals.map((original, i) =>

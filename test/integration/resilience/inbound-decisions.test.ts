@@ -46,6 +46,10 @@ it('checks the rate limit before injecting a fault: a rate-limited request takes
   expect(inbound().rateLimit.counters).toEqual({ allowed: 2, limited: 2 });
   expect(await metric('enmesh_rate_limited_total')).toEqual(['enmesh_rate_limited_total{destination_service="ratings",scope="local"} 2']);
   expect(await metric('enmesh_faults_injected_total')).toEqual(['enmesh_faults_injected_total{destination_service="ratings",route="",kind="abort"} 2']);
+  // The destination reporter records the refusals with their flags, as a sidecar would.
+  const requests = (await metric('istio_requests_total')).filter((l) => l.includes('reporter="destination"'));
+  expect(requests.filter((l) => l.includes('response_code="429"') && l.includes('response_flags="RL"') && l.endsWith(' 2'))).toHaveLength(1);
+  expect(requests.filter((l) => l.includes('response_code="503"') && l.includes('response_flags="FI"') && l.endsWith(' 2'))).toHaveLength(1);
 });
 
 it('counts inbound delays', async () => {
