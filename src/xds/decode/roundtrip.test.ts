@@ -122,7 +122,7 @@ describe('mesh.yaml fixtures → xDS → model', () => {
     expect(files.length).toBeGreaterThan(0);
   });
 
-  // Policies travel in RBAC / jwt_authn filters, not translated yet: compare the rest.
+  // Mesh settings and services here; policies (RBAC / jwt_authn filters) round-trip in security-filters.test.ts.
   it.each(files)('%s keeps its mesh settings and services', (file) => {
     const model = parseMeshYaml(readFileSync(dir + file, 'utf8'), file);
     const back = roundTrip(model);
