@@ -37,6 +37,8 @@ export interface GrpcInboundCall {
   readonly path: string;
   readonly authority: string;
   readonly grpcStatus: number;
+  /** Response flags: a call the mesh refused (RL, FI, OM...), or DC when the caller cancelled. */
+  readonly flags: string;
   readonly durationMs: number;
   /** Bytes of the request messages received (transports/grpc/message-sizes.ts). */
   readonly requestBytes: number;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
 import { loadedGrpcEntry } from './load-watch.ts';
 import { beforeSend, countClientMessages, countServerMessages, receivedBytes, sentBytes } from './message-sizes.ts';
+import { RESPONSE_FLAGS_HEADER, ResponseFlags } from '../../policy/response-flags.ts';
 
 /** A client call as it starts. */
 export interface GrpcClientCallInfo {
@@ -39,8 +40,11 @@ export interface GrpcServerCallInfo {
 export interface GrpcServerObservation {
   /** Runs the application's handler code for this call (trace context). */
   run?<T>(fn: () => T): T;
-  /** The call's final status, and the bytes of the messages received and sent (message-sizes.ts). */
-  end(code: number, requestBytes: number, responseBytes: number): void;
+  /**
+   * The call's final status, the bytes of the messages received and sent (message-sizes.ts), and
+   * the response flags of a call the mesh answered itself (its trailers carry them) or `DC`.
+   */
+  end(code: number, requestBytes: number, responseBytes: number, flags: string): void;
 }
 
 /** What the mesh does per gRPC call: stats, metrics, spans, access log. */
@@ -208,10 +212,10 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
     let ended = false;
     let received = 0;
     let sent = 0;
-    const end = (code: number): void => {
+    const end = (code: number, flags: string): void => {
       if (ended) return;
       ended = true;
-      seen?.end(code, received, sent);
+      seen?.end(code, received, sent, flags);
     };
     const inCall = <T>(fn: () => T): T => (seen?.run === undefined ? fn() : seen.run(fn));
     return new grpc.ServerInterceptingCall(call, {
@@ -230,7 +234,7 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
           },
           // grpc-js tells the next listener itself.
           onCancel() {
-            end(grpc.status.CANCELLED);
+            end(grpc.status.CANCELLED, ResponseFlags.DOWNSTREAM_CANCEL);
           },
         });
       },
@@ -240,7 +244,9 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
         sent += sentBytes();
       },
       sendStatus(status, next) {
-        end(status.code);
+        // Only a failed call can be one the mesh refused (inbound-security.ts puts its flags in the trailers).
+        const flags = status.code === 0 ? undefined : status.metadata?.get(RESPONSE_FLAGS_HEADER)[0];
+        end(status.code, typeof flags === 'string' ? flags : '');
         next(status);
       },
     });

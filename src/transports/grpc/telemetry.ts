@@ -137,10 +137,11 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
       });
       return {
         ...(span !== undefined ? { run: <T>(fn: () => T): T => span.run(fn) } : {}),
-        end(code, requestBytes, responseBytes) {
-          span?.end(200, '', undefined, code);
+        end(code, requestBytes, responseBytes, flags) {
+          span?.end(200, flags, undefined, code);
           runtime.recordGrpcInbound({
             path: method,
+            flags,
             authority: call.getHost(),
             grpcStatus: code,
             durationMs: performance.now() - started,

@@ -88,6 +88,11 @@ describe('gRPC inbound limits', () => {
     expect((await call(reviews, 'Get')).code).toBe(grpc.status.OK);
     expect(handled).toBe(2);
     expect(await metric('enmesh_rate_limited_total')).toEqual(['enmesh_rate_limited_total{destination_service="ratings",scope="local"} 1']);
+    // The refused call is recorded by the destination reporter too, with its status and flag.
+    const refused = (await metric('istio_requests_total')).filter((l) => l.includes('reporter="destination"') && l.includes('grpc_response_status="8"'));
+    expect(refused, (await metric('istio_requests_total')).join('\n')).toHaveLength(1);
+    expect(refused[0]).toContain('source_principal="spiffe://demo.local/service/batch"');
+    expect(refused[0]).toContain('response_flags="RL"');
   });
 
   it('injects faults: an abort status as gRPC reads it, delays before the handler', async () => {
