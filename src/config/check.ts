@@ -4,6 +4,12 @@ import type { KeyPath, PathIssue } from './issues.ts';
 
 export type Mapping = Readonly<Record<string, unknown>>;
 
+/** Deepest nesting of mappings and lists a mesh.yaml value may have (it needs about 10). */
+export const MAX_NESTING = 32;
+/** The longest delay a Node timer takes (2^31-1 ms); `setTimeout` fires after 1 ms beyond it. */
+export const MAX_TIMER_MS = 2_147_483_647;
+const MAX_TIMER_TEXT = `${Math.floor(MAX_TIMER_MS / 3_600_000)}h`;
+
 /**
  * Collects issues while reading an untyped YAML value. Every reader returns
  * `undefined` when the value is absent or wrong (after reporting the latter),
@@ -95,7 +101,8 @@ export class Checker {
   int(value: unknown, at: KeyPath, min: number, max: number, what = 'an integer'): number | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.report(at, `expected ${what} ${min}..${max}, got ${describeValue(value)}`);
+      const hint = unquoteHint(value, (n) => typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max);
+      this.report(at, `expected ${what} ${min}..${max}, got ${describeValue(value)}${hint}`);
       return undefined;
     }
     return value;
@@ -104,7 +111,8 @@ export class Checker {
   number(value: unknown, at: KeyPath, min: number, max: number, what = 'a number'): number | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      this.report(at, `expected ${what} ${min}..${max}, got ${describeValue(value)}`);
+      const hint = unquoteHint(value, (n) => typeof n === 'number' && n >= min && n <= max);
+      this.report(at, `expected ${what} ${min}..${max}, got ${describeValue(value)}${hint}`);
       return undefined;
     }
     return value;
@@ -118,26 +126,40 @@ export class Checker {
   bool(value: unknown, at: KeyPath): boolean | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'boolean') {
-      this.report(at, `expected true or false, got ${describeValue(value)}`);
+      this.report(at, `expected true or false, got ${describeValue(value)}${unquoteHint(value, (b) => typeof b === 'boolean')}`);
       return undefined;
     }
     return value;
   }
 
-  /** Milliseconds of a duration string. */
-  duration(value: unknown, at: KeyPath): number | undefined {
+  /**
+   * Milliseconds of a duration string, at most `max`: by default what a Node
+   * timer can wait (longer ones fire after 1 ms). A positive duration under
+   * 1ms is refused rather than read as 0, which often means "none".
+   */
+  duration(value: unknown, at: KeyPath, max = MAX_TIMER_MS): number | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'string') {
       const hint = typeof value === 'number' ? ` (add a unit: "${value}ms" or "${value}s")` : '';
       this.report(at, `expected ${DURATION_HINT}, got ${describeValue(value)}${hint}`);
       return undefined;
     }
+    let ms: number;
     try {
-      return parseDuration(value);
+      ms = parseDuration(value);
     } catch {
       this.report(at, `expected ${DURATION_HINT}, got ${describeValue(value)}`);
       return undefined;
     }
+    if (ms === 0 && /[1-9]/.test(value)) {
+      this.report(at, `${describeValue(value)} rounds to 0ms (durations are whole milliseconds): write at least 1ms`);
+      return undefined;
+    }
+    if (ms > max) {
+      this.report(at, `expected a duration up to ${MAX_TIMER_TEXT} (the longest a timer can wait), got ${describeValue(value)}`);
+      return undefined;
+    }
+    return ms;
   }
 
   oneOf<T extends string>(value: unknown, at: KeyPath, options: readonly T[]): T | undefined {
@@ -176,6 +198,20 @@ export class Checker {
   path(at: KeyPath): string {
     return formatPath(at);
   }
+}
+
+/** What YAML would read `text` as unquoted, for the scalars mesh.yaml takes unquoted: numbers and booleans. */
+function unquoted(text: string): unknown {
+  if (/^(?:true|false)$/.test(text)) return text === 'true';
+  if (/^[-+]?\d+(?:\.\d+)?$/.test(text)) return Number(text);
+  return text;
+}
+
+/** ` (remove the quotes: 80)` when `value` is a quoted scalar that `ok` would accept unquoted; else nothing. */
+export function unquoteHint(value: unknown, ok: (unquoted: unknown) => boolean): string {
+  if (typeof value !== 'string') return '';
+  const v = unquoted(value.trim() === value ? value : '');
+  return typeof v !== 'string' && ok(v) ? ` (remove the quotes: ${value})` : '';
 }
 
 export function isMapping(value: unknown): value is Mapping {

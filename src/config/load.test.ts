@@ -88,6 +88,14 @@ describe('parseMeshYaml', () => {
     expect(err.issues![0].message).toMatch(/cannot expand aliases/);
   });
 
+  it('names an alias without an anchor, where it is used', () => {
+    const err = rejection(`${MINIMAL}    subsets:\n      v1: &v1 { version: v1 }\n      v2: *nope\n      v3: *v1\n`);
+    expect(err.issues).toEqual([{ path: 'services.reviews.subsets.v2', message: 'unknown alias *nope: define &nope before using it' }]);
+    expect(err.message).toMatch(/\(mesh\.yaml:7:11\)$/);
+    // An anchor defined after its alias does not count.
+    expect(rejection('services: *s\nx: &s {}\n').issues![0]).toEqual({ path: 'services', message: 'unknown alias *s: define &s before using it' });
+  });
+
   it('enforces the size limit before parsing', () => {
     const err = rejection(`${MINIMAL}# ${'x'.repeat(200)}\n`, { maxBytes: 100 });
     expect(err.issues).toEqual([{ path: '', message: expect.stringMatching(/^the document is \d+ bytes; the limit is 100 bytes/) }]);
@@ -103,6 +111,14 @@ describe('parseMeshYaml', () => {
     const block = Array.from({ length: 12 }, (_, i) => `${'  '.repeat(i)}k${i}:`).join('\n');
     expect(rejection(`${block} 1\n`, { maxDepth: 10 }).issues![0].message).toMatch(/deeper than 10 levels/);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('positions of refusals before parsing', () => {
+  it('counts lines from 1, on the first line too', () => {
+    // The 33rd `[` is at offset 35: column 36.
+    expect(rejection(`x: ${'['.repeat(40)}`).message).toMatch(/\(mesh\.yaml:1:36\)$/);
+    expect(rejection(`a: 1\nb: 2\nx: ${'['.repeat(40)}`).message).toMatch(/\(mesh\.yaml:3:36\)$/);
   });
 });
 
@@ -137,6 +153,19 @@ describe('loadMeshFile', () => {
       file,
       issues: [{ path: '', message: expect.stringMatching(/^the document is 3\d\d bytes; the limit is 200 bytes/) }],
     });
+  });
+
+  it('refuses bytes that are not UTF-8 instead of replacing them', async () => {
+    const file = join(dir, 'latin1.yaml');
+    // A Latin-1 "é" (0xE9) in a label on line 5; a valid "é" before it on line 1 does not count.
+    await writeFile(file, Buffer.concat([Buffer.from(`# café\n${MINIMAL}    endpoints: [{ address: "127.0.0.1:1", labels: { a: "`), Buffer.from([0xe9]), Buffer.from('" } }]\n')]));
+    await expect(loadMeshFile(file)).rejects.toMatchObject({
+      code: 'ENMESH_ERR_CONFIG_INVALID',
+      file,
+      message: `${file}: 1 problem:\n  - (document): not valid UTF-8 at line 6; save the file as UTF-8 (${file}:6:1)`,
+    });
+    await writeFile(file, `\ufeff# café\n${MINIMAL}`);
+    expect((await loadMeshFile(file)).services.has('reviews')).toBe(true);
   });
 
   it('an unreadable file is ENMESH_ERR_CONFIG_READ naming the path', async () => {

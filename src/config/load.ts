@@ -5,6 +5,7 @@ import type * as Yaml from 'yaml';
 import type { CST, Document, LineCounter, Node, ParsedNode } from 'yaml';
 import { EnmeshError } from '../errors.ts';
 import type { MeshModel } from '../model/types.ts';
+import { MAX_NESTING } from './check.ts';
 import { scanYamlHazards } from './flow-depth.ts';
 import { configError, formatPath } from './issues.ts';
 import type { KeyPath, LocatedIssue } from './issues.ts';
@@ -19,7 +20,7 @@ export interface LoadOptions {
 }
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
-export const DEFAULT_MAX_DEPTH = 32;
+export const DEFAULT_MAX_DEPTH = MAX_NESTING;
 /** Alias expansions allowed per anchor: enough to reuse a block, far too few for "billion laughs". */
 const MAX_ALIAS_COUNT = 50;
 /** Alias nodes a file may hold at all, counted before parsing (each costs the parser about 4.5 kB). */
@@ -55,6 +56,8 @@ export function parseMeshYaml(text: string, source: string, options: LoadOptions
   const { Composer, LineCounter, Parser } = yaml();
   const lines = new LineCounter();
   if (hazard !== undefined) {
+    // LineCounter needs every line start, the first one included.
+    lines.addNewLine(0);
     for (let i = text.indexOf('\n'); i !== -1 && i < hazard.offset; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
     const { line, col } = lines.linePos(hazard.offset);
     const message =
@@ -95,6 +98,9 @@ export function parseMeshYaml(text: string, source: string, options: LoadOptions
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (err) {
+    const unresolved: LocatedIssue[] = [];
+    findUnresolvedAliases(doc.contents, [], new Set(), lines, unresolved);
+    if (unresolved.length > 0) throw configError(source, [...issues, ...unresolved]);
     throw configError(source, [...issues, { path: '', message: `cannot expand aliases: ${(err as Error).message}; use fewer *alias references` }]);
   }
   const result = checkModel(raw, source);
@@ -119,19 +125,45 @@ export async function loadMeshFile(path: string, options: LoadOptions = {}): Pro
 export async function readMeshFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<string> {
   let handle: FileHandle | undefined;
   let size: number;
-  let text: string | undefined;
+  let bytes: Buffer | undefined;
   try {
     handle = await open(path, 'r');
     size = (await handle.stat()).size;
-    if (size <= maxBytes) text = await handle.readFile('utf8');
+    if (size <= maxBytes) bytes = await handle.readFile();
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new EnmeshError('ENMESH_ERR_CONFIG_READ', `cannot read mesh config ${path}: ${reason}`, { cause: err, file: path });
   } finally {
     await handle?.close().catch(() => undefined);
   }
-  if (text === undefined) throw tooLarge(path, size, maxBytes);
-  return text;
+  if (bytes === undefined) throw tooLarge(path, size, maxBytes);
+  return decodeUtf8(bytes, path);
+}
+
+/**
+ * The text of `bytes`, refusing invalid UTF-8: a lenient decode would turn
+ * the bytes into U+FFFD and load a value nobody wrote.
+ */
+export function decodeUtf8(bytes: Uint8Array, source: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    // The shortest prefix that fails ends at the first bad byte (`stream` lets a prefix end mid-character).
+    let lo = 0;
+    let hi = bytes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid + 1), { stream: true });
+        lo = mid + 1;
+      } catch {
+        hi = mid;
+      }
+    }
+    let line = 1;
+    for (let i = 0; i < lo && i < bytes.length; i++) if (bytes[i] === 0x0a) line++;
+    throw configError(source, [{ path: '', message: `not valid UTF-8 at line ${line}; save the file as UTF-8`, line }]);
+  }
 }
 
 function tooLarge(source: string, bytes: number, maxBytes: number): EnmeshError {
@@ -181,6 +213,32 @@ function findDuplicateKeys(node: unknown, at: KeyPath, lines: LineCounter, out: 
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => findDuplicateKeys(item, [...at, i], lines, out));
+  }
+}
+
+/**
+ * Reports every `*name` with no `&name` before it, walking in document order
+ * (an alias refers to the last anchor of that name above it).
+ */
+function findUnresolvedAliases(node: unknown, at: KeyPath, anchors: Set<string>, lines: LineCounter, out: LocatedIssue[]): void {
+  const { isAlias, isMap, isNode, isScalar, isSeq } = yaml();
+  if (!isNode(node)) return;
+  if (isAlias(node)) {
+    if (!anchors.has(node.source)) {
+      const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+      out.push({ path: formatPath(at), message: `unknown alias *${node.source}: define &${node.source} before using it`, line, column: col });
+    }
+    return;
+  }
+  if (node.anchor) anchors.add(node.anchor);
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      findUnresolvedAliases(pair.key, at, anchors, lines, out);
+      const key = isScalar(pair.key) ? String(pair.key.value) : isAlias(pair.key) ? `*${pair.key.source}` : '?';
+      findUnresolvedAliases(pair.value, [...at, key], anchors, lines, out);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => findUnresolvedAliases(item, [...at, i], anchors, lines, out));
   }
 }
 

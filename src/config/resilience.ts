@@ -58,7 +58,8 @@ export function readAdaptiveConcurrency(c: Checker, value: unknown, at: KeyPath)
     maxLimit,
     intervalMs: positiveDuration(c, m.interval, [...at, 'interval']) ?? 250,
     tolerance: c.number(m.tolerance, [...at, 'tolerance'], 1, 100, 'a factor') ?? 1.5,
-    maxEventLoopDelayMs: c.duration(m.maxEventLoopDelay, [...at, 'maxEventLoopDelay']) ?? 100,
+    // A threshold compared with measured delay, not a timer: no timer limit.
+    maxEventLoopDelayMs: c.duration(m.maxEventLoopDelay, [...at, 'maxEventLoopDelay'], Number.MAX_SAFE_INTEGER) ?? 100,
   };
 }
 

@@ -15,7 +15,7 @@ import type {
   RouteModel,
   StringMatch,
 } from '../model/types.ts';
-import { Checker, compact, isMapping } from './check.ts';
+import { Checker, MAX_TIMER_MS, compact, isMapping, unquoteHint } from './check.ts';
 import type { Mapping } from './check.ts';
 import { describeValue, didYouMean } from './issues.ts';
 import type { KeyPath } from './issues.ts';
@@ -52,6 +52,8 @@ const VALUE_MATCH_KEYS = ['exact', 'prefix', 'suffix', 'regex', 'present', 'abse
 const BACKEND_KEYS = ['service', 'subset', 'weight'];
 const REDIRECT_KEYS = ['scheme', 'host', 'port', 'path', 'prefixRewrite', 'status', 'stripQuery'];
 const REDIRECT_STATUS = [301, 302, 303, 307, 308] as const;
+/** The keys that change where a redirect points. */
+const REDIRECT_TARGET_KEYS = ['scheme', 'host', 'port', 'path', 'prefixRewrite'];
 const DIRECT_KEYS = ['status', 'body', 'headers'];
 const RETRY_KEYS = ['attempts', 'perTryTimeout', 'on', 'statusCodes', 'methods', 'backoff', 'budget'];
 const HTTP_RETRY_ON: readonly RetryCondition[] = ['5xx', 'reset', 'connect-failure'];
@@ -146,7 +148,8 @@ function readRoute(ctx: RouteContext, owner: string, raw: unknown, at: KeyPath, 
     redirect,
     directResponse,
     rewritePrefix,
-    timeoutMs: c.duration(m.timeout, [...at, 'timeout']) ?? 0,
+    // The request path caps longer timeouts at the timer limit (policy/attempt-timer.ts), so any length is accepted.
+    timeoutMs: c.duration(m.timeout, [...at, 'timeout'], Number.MAX_SAFE_INTEGER) ?? 0,
     retries: m.retries === undefined ? undefined : readRetries(c, protocol, m.retries, [...at, 'retries']),
     hedge: m.hedge === undefined ? undefined : readHedge(c, m.hedge, [...at, 'hedge']),
     mirror: m.mirror === undefined ? undefined : readMirror(ctx, owner, m.mirror, [...at, 'mirror']),
@@ -264,7 +267,8 @@ function readValueMatch(c: Checker, value: unknown, at: KeyPath): StringMatch | 
     case 'present':
     case 'absent':
       if (m[kind] !== true) {
-        c.report([...at, kind], `${kind} only takes true; got ${JSON.stringify(m[kind])}${kind === 'present' ? ' (use absent: true instead)' : ' (use present: true instead)'}`);
+        const hint = unquoteHint(m[kind], (v) => v === true) || (kind === 'present' ? ' (use absent: true instead)' : ' (use present: true instead)');
+        c.report([...at, kind], `${kind} only takes true; got ${JSON.stringify(m[kind])}${hint}`);
         return undefined;
       }
       return { kind };
@@ -325,7 +329,8 @@ function readBackends(ctx: RouteContext, owner: string, value: unknown, at: KeyP
     if (m.weight !== undefined) {
       const w = m.weight;
       if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > MAX_WEIGHT) {
-        c.report([...at, i, 'weight'], `expected an integer weight 0..${MAX_WEIGHT} (weights are relative: 90 and 10 split traffic 90%/10%; 0 sends none), got ${describeValue(w)}`);
+        const hint = unquoteHint(w, (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_WEIGHT);
+        c.report([...at, i, 'weight'], `expected an integer weight 0..${MAX_WEIGHT} (weights are relative: 90 and 10 split traffic 90%/10%; 0 sends none), got ${describeValue(w)}${hint}`);
       } else {
         weight = w;
       }
@@ -348,10 +353,14 @@ function readRedirect(c: Checker, protocol: Protocol | undefined, value: unknown
   let status: RedirectModel['status'] = 302;
   if (m.status !== undefined) {
     if ((REDIRECT_STATUS as readonly unknown[]).includes(m.status)) status = m.status as RedirectModel['status'];
-    else c.report([...at, 'status'], `expected one of ${REDIRECT_STATUS.join(' | ')}, got ${JSON.stringify(m.status)}`);
+    else c.report([...at, 'status'], `expected one of ${REDIRECT_STATUS.join(' | ')}, got ${JSON.stringify(m.status)}${unquoteHint(m.status, (v) => (REDIRECT_STATUS as readonly unknown[]).includes(v))}`);
   }
   if (m.path !== undefined && m.prefixRewrite !== undefined) {
     c.report(at, 'set either path (replace the whole path) or prefixRewrite (replace the matched prefix), not both');
+  }
+  // Only the status (or a dropped query) changed: the client comes back to this route, in a loop.
+  if (!REDIRECT_TARGET_KEYS.some((k) => m[k] !== undefined)) {
+    c.report(at, `this redirect points back to the same URL, so clients would loop: set at least one of ${REDIRECT_TARGET_KEYS.join(', ')}`);
   }
   return compact<RedirectModel>({
     scheme: c.oneOf(m.scheme, [...at, 'scheme'], ['http', 'https'] as const),
@@ -383,6 +392,10 @@ function readRetries(c: Checker, protocol: Protocol | undefined, value: unknown,
   const grpc = protocol === 'grpc';
   let on = grpc ? GRPC_RETRY_ON : HTTP_RETRY_ON;
   const onList = c.list(m.on, [...at, 'on'], 'retry conditions');
+  // Empty lists would switch retries off silently; attempts: 0 says so. Listed statusCodes still retry without `on`.
+  if (onList?.length === 0 && !(Array.isArray(m.statusCodes) && m.statusCodes.length > 0)) {
+    c.report([...at, 'on'], `on is empty: list at least one of ${(grpc ? GRPC_RETRY_ON : HTTP_RETRY_ON).join(', ')} (or statusCodes), or set attempts: 0 to turn retries off`);
+  }
   if (onList !== undefined) {
     const picked: RetryCondition[] = [];
     onList.forEach((v, i) => {
@@ -397,6 +410,9 @@ function readRetries(c: Checker, protocol: Protocol | undefined, value: unknown,
     if (code !== undefined && !statusCodes.includes(code)) statusCodes.push(code);
   });
   const methods = m.methods === undefined ? (grpc ? GRPC_RETRY_METHODS : IDEMPOTENT_METHODS) : readMethods(c, m.methods, [...at, 'methods'], true);
+  if (Array.isArray(m.methods) && m.methods.length === 0) {
+    c.report([...at, 'methods'], 'methods is empty: list the methods to retry (* for all), remove it for the default, or set attempts: 0 to turn retries off');
+  }
 
   let backoff: RetryPolicyModel['backoff'] = DEFAULT_BACKOFF;
   const b = c.mapping(m.backoff, [...at, 'backoff'], ['base', 'max']);
@@ -405,7 +421,7 @@ function readRetries(c: Checker, protocol: Protocol | undefined, value: unknown,
     const max = c.duration(b.max, [...at, 'backoff', 'max']);
     // As Envoy: without a max, the cap is ten times the base.
     const baseMs = base ?? Math.min(DEFAULT_BACKOFF.baseMs, max ?? Infinity);
-    const maxMs = max ?? (base === undefined ? DEFAULT_BACKOFF.maxMs : base * 10);
+    const maxMs = max ?? (base === undefined ? DEFAULT_BACKOFF.maxMs : Math.min(base * 10, MAX_TIMER_MS));
     if (maxMs < baseMs) c.report([...at, 'backoff', 'max'], `backoff max (${maxMs}ms) is below base (${baseMs}ms); raise max or lower base`);
     backoff = { baseMs, maxMs };
   }
@@ -421,7 +437,7 @@ function readRetries(c: Checker, protocol: Protocol | undefined, value: unknown,
 
   return {
     attempts: c.int(m.attempts, [...at, 'attempts'], 0, 100, 'an integer') ?? 2,
-    perTryTimeoutMs: c.duration(m.perTryTimeout, [...at, 'perTryTimeout']) ?? 0,
+    perTryTimeoutMs: c.duration(m.perTryTimeout, [...at, 'perTryTimeout'], Number.MAX_SAFE_INTEGER) ?? 0,
     on,
     statusCodes,
     methods,
@@ -500,7 +516,28 @@ function readHeaderPairs(c: Checker, value: unknown, at: KeyPath): (readonly [st
       continue;
     }
     const v = c.text(dict[key], [...at, key]);
-    if (v !== undefined) out.push([key.toLowerCase(), v]);
+    const bad = v === undefined ? undefined : headerValueProblem(v);
+    if (bad !== undefined) c.report([...at, key], bad);
+    else if (v !== undefined) out.push([key.toLowerCase(), v]);
   }
   return out;
+}
+
+/** What Node's HTTP stack refuses in a header value (each request would fail), or undefined. */
+const BAD_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/u;
+
+/** Why `value` cannot be sent as a header value, or undefined when it can. */
+function headerValueProblem(value: string): string | undefined {
+  const m = BAD_HEADER_CHAR.exec(value);
+  if (m === null) return undefined;
+  const ch = m[0];
+  const code = `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  const what = ch === '\r' || ch === '\n'
+    ? 'a line break (CR/LF), which would split the header'
+    : ch === '\0'
+      ? 'a NUL character'
+      : ch.codePointAt(0)! > 0xff
+        ? `"${ch}" (${code}), outside Latin-1`
+        : `the control character ${code}`;
+  return `header value contains ${what}; use printable ASCII (percent-encode anything else)`;
 }

@@ -64,6 +64,13 @@ describe('defaults', () => {
     expect(issuesOf(null)).toEqual([{ path: '', message: expect.stringMatching(/^the document is empty/) }]);
   });
 
+  it('refuses a document without services, so a half-written file cannot drop every service', () => {
+    const missing = { path: 'services', message: 'missing required key; an intentionally empty mesh is written `services: {}`' };
+    expect(issuesOf({})).toEqual([missing]);
+    expect(issuesOf({ mesh: { name: 'demo' } })).toEqual([missing]);
+    expect(issuesOf({ policies: {} })).toEqual([missing]);
+  });
+
   it('fills endpoints, route names, backend service, single weights', () => {
     const m = buildModel(
       {
@@ -393,11 +400,11 @@ describe('validation details', () => {
 
   it('rejects the rest of the rules', () => {
     const cases: [unknown, string, RegExp][] = [
-      [{ mesh: { trustDomain: 'Bad Domain' } }, 'mesh.trustDomain', /trust domain/],
-      [{ mesh: { trustDomain: 'a'.repeat(256) } }, 'mesh.trustDomain', /trust domain/],
+      [{ mesh: { trustDomain: 'Bad Domain' }, services: {} }, 'mesh.trustDomain', /trust domain/],
+      [{ mesh: { trustDomain: 'a'.repeat(256) }, services: {} }, 'mesh.trustDomain', /trust domain/],
       [{ services: { Reviews: { protocol: 'http', port: 80 } } }, 'services.Reviews', /lower-case .* \(e\.g\. reviews\)/],
       [{ services: [] }, 'services', /expected a mapping of service names/],
-      [{ other: 1 }, 'other', /^unknown key "other"\. Allowed keys: mesh, services, policies$/],
+      [{ other: 1, services: {} }, 'other', /^unknown key "other"\. Allowed keys: mesh, services, policies$/],
       [base({ hashOn: { header: 'x', cookie: 'y' }, loadBalancer: 'ring-hash' }), 'services.s.hashOn', /exactly one of header, cookie, sourceIp/],
       [base({ hashOn: { sourceIp: true } }), 'services.s.hashOn', /set loadBalancer: ring-hash/],
       [base({ routes: [{ match: { path: { prefix: 'api' } } }] }), 'services.s.routes[0].match.path.prefix', /starting with \//],
@@ -408,8 +415,8 @@ describe('validation details', () => {
       [base({ routes: [{ hedge: { maxAttempts: 2 } }] }), 'services.s.routes[0].hedge.delay', /missing required key "delay"/],
       [base({ routes: [{ fault: {} }] }), 'services.s.routes[0].fault', /delay, abort or both/],
       [base({ routes: [{ backends: [] }] }), 'services.s.routes[0].backends', /at least one backend/],
-      [base({ routes: [{ redirect: { status: 301 }, rewrite: { prefix: '/x' }, match: { path: { prefix: '/y' } } }] }), 'services.s.routes[0].rewrite', /forwarded requests only/],
-      [base({ routes: [{ redirect: { status: 300 } }] }), 'services.s.routes[0].redirect.status', /301 \| 302 \| 303 \| 307 \| 308/],
+      [base({ routes: [{ redirect: { status: 301, host: 'h' }, rewrite: { prefix: '/x' }, match: { path: { prefix: '/y' } } }] }), 'services.s.routes[0].rewrite', /forwarded requests only/],
+      [base({ routes: [{ redirect: { status: 300, host: 'h' } }] }), 'services.s.routes[0].redirect.status', /301 \| 302 \| 303 \| 307 \| 308/],
       [base({ routes: [{ redirect: { prefixRewrite: '/x' } }] }), 'services.s.routes[0].redirect.prefixRewrite', /needs match\.path\.prefix/],
       [base({ routes: [{ directResponse: { body: 'x' } }] }), 'services.s.routes[0].directResponse.status', /missing required key "status"/],
       [base({ endpoints: [{ address: '[::1]:0' }] }), 'services.s.endpoints[0].address', /out of range/],

@@ -20,7 +20,7 @@ import type {
   RateLimitModel,
   ServiceModel,
 } from '../model/types.ts';
-import { Checker, compact, isMapping } from './check.ts';
+import { Checker, MAX_NESTING, compact, isMapping, unquoteHint } from './check.ts';
 import { compileGlob, isConditionKey } from '../security/authz.ts';
 import type { Mapping } from './check.ts';
 import { configError, describeValue, didYouMean, formatPath } from './issues.ts';
@@ -102,6 +102,10 @@ export function checkModel(raw: unknown, source: string): CheckResult {
   if (top === undefined) return { issues: c.issues };
 
   const mesh = readMesh(c, top.mesh);
+  // A file without services is far more often half-written than meant to drop every service.
+  if (top.services === undefined) {
+    c.report(['services'], 'missing required key; an intentionally empty mesh is written `services: {}`');
+  }
   const rawServices = c.dictionary(top.services, ['services'], 'service names to services') ?? {};
   const ctx: RouteContext = { c, services: surveyServices(rawServices) };
   const services = new Map<string, ServiceModel>();
@@ -239,7 +243,14 @@ function readSubsets(c: Checker, value: unknown, at: KeyPath): Map<string, Label
   const dict = c.dictionary(value, at, 'subset names to labels');
   const out = new Map<string, Labels>();
   if (dict === undefined) return out;
-  for (const name of Object.keys(dict)) out.set(name, readLabels(c, dict[name] ?? {}, [...at, name]));
+  for (const name of Object.keys(dict)) {
+    // `v2:` with nothing after it is far more often unfinished than meant as "every endpoint" (`all: {}`).
+    if (dict[name] === null) {
+      c.report([...at, name], `subset "${name}" has no labels: give the subset's labels, e.g. { version: ${name} } (a subset of every endpoint is written {})`);
+      continue;
+    }
+    out.set(name, readLabels(c, dict[name], [...at, name]));
+  }
   return out;
 }
 
@@ -256,7 +267,7 @@ function readHashOn(c: Checker, value: unknown, at: KeyPath): HashOn | undefined
     return name === undefined ? undefined : { cookie: name };
   }
   if (kind === 'sourceIp') {
-    if (m.sourceIp !== true) c.report([...at, 'sourceIp'], `sourceIp only takes true; got ${describeValue(m.sourceIp)}`);
+    if (m.sourceIp !== true) c.report([...at, 'sourceIp'], `sourceIp only takes true; got ${describeValue(m.sourceIp)}${unquoteHint(m.sourceIp, (v) => v === true)}`);
     return { sourceIp: true };
   }
   return undefined;
@@ -402,7 +413,10 @@ function readCondition(c: Checker, raw: unknown, at: KeyPath): AuthorizationCond
   }
   const read = (field: 'values' | 'notValues'): string[] => {
     const out: string[] = [];
-    c.list(m[field], [...at, field], 'patterns')?.forEach((v, i) => {
+    const list = c.list(m[field], [...at, field], 'patterns');
+    // No patterns would leave a bare `key`, which only asks for the key to be present.
+    if (list?.length === 0) c.report([...at, field], `${field} is empty: list at least one pattern (use ['*'] to require only that the key is present)`);
+    list?.forEach((v, i) => {
       const g = readGlob(c, v, [...at, field, i], 'a value pattern');
       if (g !== undefined) out.push(g);
     });
@@ -421,7 +435,10 @@ function readSource(c: Checker, raw: unknown, at: KeyPath): AuthorizationSource[
   const kind = c.exactlyOne(m, at, SOURCE_KEYS, 'a source');
   if (kind === undefined) return [];
   const single = kind.endsWith('s') ? kind.slice(0, -1) : kind;
-  const values = kind === single ? [{ v: m[kind], at: [...at, kind] }] : (c.list(m[kind], [...at, kind], `${single}s`) ?? []).map((v, i) => ({ v, at: [...at, kind, i] }));
+  const listed = kind === single ? undefined : c.list(m[kind], [...at, kind], `${single}s`);
+  // A source with no values would be dropped, leaving a rule that matches every caller.
+  if (listed?.length === 0) c.report([...at, kind], `${kind} is empty: list at least one ${single}, or remove this from entry`);
+  const values = kind === single ? [{ v: m[kind], at: [...at, kind] }] : (listed ?? []).map((v, i) => ({ v, at: [...at, kind, i] }));
   const out: AuthorizationSource[] = [];
   for (const { v, at: vAt } of values) {
     const s = single === 'principal'
@@ -502,14 +519,48 @@ function readJwks(c: Checker, value: unknown, at: KeyPath): unknown {
       return undefined;
     }
   }
+  // A JSON string escapes the loader's nesting limit; deeper data would overflow the stack later.
+  if (nestedDeeperThan(doc, MAX_NESTING)) {
+    c.report(at, `nested deeper than ${MAX_NESTING} levels; a JWKS is { keys: [{ kty, ... }] }`);
+    return undefined;
+  }
   if (!isMapping(doc) || !Array.isArray(doc.keys)) {
     c.report(at, `expected a JWKS document { keys: [...] }, got ${describeValue(doc)}`);
     return undefined;
   }
+  if (doc.keys.length === 0) {
+    c.report([...at, 'keys'], 'keys is empty: add at least one key (a JWK like { kty: EC, crv, x, y, kid }), or use jwksUri');
+    return undefined;
+  }
+  let shaped = true;
+  doc.keys.forEach((key, i) => {
+    if (!isMapping(key)) {
+      c.report([...at, 'keys', i], `expected a JWK mapping like { kty: EC, crv, x, y, kid }, got ${describeValue(key)}`);
+      shaped = false;
+    } else if (typeof key.kty !== 'string' || key.kty === '') {
+      c.report([...at, 'keys', i, 'kty'], `expected the key type as a string (kty: RSA, EC, OKP or oct), got ${describeValue(key.kty)}`);
+      shaped = false;
+    }
+  });
+  if (!shaped) return undefined;
   try {
     return JSON.parse(JSON.stringify(doc));
   } catch {
     c.report(at, 'jwks must be plain JSON data (it contains a cycle)');
     return undefined;
   }
+}
+
+/** Whether `value` holds objects or lists more than `limit` levels deep; iterative, so any depth is safe. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }];
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null || seen.has(v)) continue;
+    if (depth + 1 > limit) return true;
+    seen.add(v);
+    for (const child of Object.values(v)) stack.push({ v: child, depth: depth + 1 });
+  }
+  return false;
 }
