@@ -342,7 +342,7 @@ describe.skipIf(missing !== undefined)('dashboard', () => {
           page.locator(selector).evaluateAll((els) =>
             els.map((el) => {
               const r = el.getBoundingClientRect();
-              return { name: el.getAttribute('data-service') ?? `${el.getAttribute('data-source')}>${el.getAttribute('data-destination')}`, x: r.x, y: r.y, width: r.width, height: r.height };
+              return { name: el.getAttribute('data-service') ?? el.parentElement?.getAttribute('data-service') ?? `${el.getAttribute('data-source')}>${el.getAttribute('data-destination')}`, x: r.x, y: r.y, width: r.width, height: r.height };
             }),
           );
         const nodes = await rects('#graph g.node rect');
