@@ -302,7 +302,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     this.#balancer = this.compiled.balancerFor(this.#backend);
     this.#policies = this.compiled.policiesFor(this.#backend.service);
     this.#upstreamPath = route.rewritePrefix !== undefined ? rewriteRoutePath(route, this.path) : this.path;
-    this.#span = this.runtime.tracing?.startCall({ service: this.#backend.service, method: this.method, path: this.path, route: route.name, protocol: 'http' });
+    const tracing = this.runtime.tracing;
+    // The call's details are only built for spans that will be recorded.
+    if (tracing !== undefined) this.#span = tracing.quietCall() ?? tracing.recordCall({ service: this.#backend.service, method: this.method, path: this.path, route: route.name, protocol: 'http' });
 
     const fault = this.#routeRt.fault;
     const f = fault === undefined ? FAULT_NONE : fault.decide(this);

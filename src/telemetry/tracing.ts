@@ -371,8 +371,20 @@ export class MeshTracing {
 
   /** Starts the span of an outbound mesh call, as a child of `parent` (default: the active context). */
   startCall(info: CallInfo, parent: Context = contextApi.active()): CallSpan {
-    const quiet = this.#decide(parent);
-    if (quiet !== undefined) return quiet;
+    return this.#decide(parent) ?? this.recordCall(info, parent);
+  }
+
+  /**
+   * The span of a call that enmesh alone decides is not recorded (most calls
+   * when it owns the sampler); undefined when {@link recordCall} must start
+   * one. Lets the caller skip building the call's details for the rest.
+   */
+  quietCall(parent: Context = contextApi.active()): CallSpan | undefined {
+    return this.#decide(parent);
+  }
+
+  /** Starts the span of a call that {@link quietCall} did not settle. */
+  recordCall(info: CallInfo, parent: Context = contextApi.active()): CallSpan {
     const name = info.protocol === 'grpc' && info.path !== undefined ? info.path : `${info.method} ${info.service}`;
     const attributes: Attributes = { 'enmesh.service': info.service, 'http.request.method': info.method };
     if (info.route !== undefined) attributes['enmesh.route'] = info.route;

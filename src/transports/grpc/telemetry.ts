@@ -93,7 +93,8 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
       const dest = destinationOf(target);
       if (dest === null) return NOTHING;
       const started = performance.now();
-      const call = runtime.tracing?.startCall({ service: dest.service, method: 'POST', path: method, protocol: 'grpc' });
+      const tracing = runtime.tracing;
+      const call = tracing === undefined ? undefined : (tracing.quietCall() ?? tracing.recordCall({ service: dest.service, method: 'POST', path: method, protocol: 'grpc' }));
       // gRPC picks the endpoint (and retries) inside the channel: one attempt span stands for the call on the wire.
       const attempt = call?.startAttempt({ attempt: 1, cluster: dest.cluster, endpoint: dest.authority });
       if (attempt !== undefined) {
