@@ -1,6 +1,7 @@
 import { DURATION_HINT, parseDuration } from './duration.ts';
 import { describeValue, didYouMean, formatPath } from './issues.ts';
 import type { KeyPath, PathIssue } from './issues.ts';
+import { re2Problem } from './re2.ts';
 
 export type Mapping = Readonly<Record<string, unknown>>;
 
@@ -172,17 +173,22 @@ export class Checker {
     return value as T;
   }
 
-  /** Compiles a regex, reporting the engine's complaint. */
+  /** Compiles a regex, reporting the engine's complaint, and checks it is RE2 syntax (see re2.ts). */
   regex(value: unknown, at: KeyPath): string | undefined {
     const s = this.string(value, at, 'a regular expression');
     if (s === undefined) return undefined;
     try {
       new RegExp(s);
-      return s;
     } catch (err) {
       this.report(at, `invalid regular expression ${describeValue(s)}: ${(err as Error).message}`);
       return undefined;
     }
+    const problem = re2Problem(s);
+    if (problem !== undefined) {
+      this.report(at, `invalid regular expression ${describeValue(s)}: ${problem}`);
+      return undefined;
+    }
+    return s;
   }
 
   /** Exactly one of `keys` present in `obj`; returns it, or reports and returns undefined. */

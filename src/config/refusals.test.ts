@@ -58,6 +58,13 @@ describe('empty lists', () => {
     // Listed status codes are retried whatever `on` says, so `on: []` narrows retries to them.
     expect(load(route('- retries: { on: [], statusCodes: [503] }')).services.get('reviews')!.routes[0].retries!.on).toEqual([]);
   });
+
+  it('refuses a route matching an empty list of methods (it would match every method)', () => {
+    expect(issues(route('- match: { method: [] }'))).toEqual([
+      'services.reviews.routes[0].match.method: method is empty: list at least one method, e.g. [GET, HEAD], or remove method to match every method',
+    ]);
+    expect(load(route('- match: { method: [get, HEAD] }')).services.get('reviews')!.routes[0].match.methods).toEqual(['GET', 'HEAD']);
+  });
 });
 
 describe('inline jwks', () => {
@@ -173,5 +180,105 @@ describe('redirect', () => {
     expect(issues(route('- redirect: {}'))).toEqual([loop]);
     expect(issues(route('- redirect: { status: 301, stripQuery: true }'))).toEqual([loop]);
     expect(load(route('- redirect: { scheme: https }')).services.get('reviews')!.routes[0].redirect!.scheme).toBe('https');
+  });
+});
+
+describe('mirror', () => {
+  it('refuses a mirror without a target (it would copy requests to where they already go)', () => {
+    const none = 'services.reviews.routes[0].mirror: a mirror needs a target: set service, subset or both, e.g. { subset: v2 }';
+    expect(issues(route('- mirror: {}'))).toEqual([none]);
+    expect(issues(route('- mirror: { percent: 5 }'))).toEqual([none]);
+    const r = load(svc('subsets: { v2: { version: v2 } }\nroutes:\n  - mirror: { subset: v2, percent: 5 }')).services.get('reviews')!.routes[0];
+    expect(r.mirror).toEqual({ service: 'reviews', subset: 'v2', percent: 5 });
+    expect(load(route('- mirror: { service: reviews }')).services.get('reviews')!.routes[0].mirror).toEqual({ service: 'reviews', percent: 100 });
+  });
+});
+
+describe('regular expressions', () => {
+  const r = 'services.reviews.routes[0].match';
+  const notRe2 = '(xDS clients such as Envoy read these regexes as RE2)';
+
+  it('refuses back-references and look-around, which RE2 lacks, wherever a regex is matched', () => {
+    expect(issues(route('- match: { path: { regex: "/(a+)/\\\\1" } }'))).toEqual([
+      `${r}.path.regex: invalid regular expression "/(a+)/\\\\1": the back-reference \\1 is not RE2 syntax ${notRe2}: repeat the group's pattern instead`,
+    ]);
+    expect(issues(route('- match: { headers: { x-user: { regex: "(?<u>[a-z]+)-\\\\k<u>" } } }'))).toEqual([
+      expect.stringMatching(/^services\.reviews\.routes\[0\]\.match\.headers\.x-user\.regex: invalid regular expression .*: the back-reference \\k<u> is not RE2 syntax /),
+    ]);
+    expect(issues(route('- match: { query: { v: { regex: "(?!beta)[a-z]+" } } }'))).toEqual([
+      `${r}.query.v.regex: invalid regular expression "(?!beta)[a-z]+": the lookahead (?!...) is not RE2 syntax ${notRe2}: rewrite the pattern without look-around (e.g. with a character class, or a second header or query match)`,
+    ]);
+    for (const [pattern, feature] of [
+      ['(?=a)a', 'the lookahead (?=...)'],
+      ['(?<=/v1)/items', 'the lookbehind (?<=...)'],
+      ['(?<!x)y', 'the lookbehind (?<!...)'],
+      ['a{1001}', 'the repeat count {1001}'],
+      ['\\\\u00e9', 'the escape \\u'],
+      ['[\\\\b]', '\\b in a class'],
+    ]) {
+      expect(issues(route(`- match: { path: { regex: "${pattern}" } }`))).toEqual([expect.stringContaining(`: ${feature} is not RE2 syntax`)]);
+    }
+  });
+
+  it('refuses what RE2 reads otherwise than JavaScript', () => {
+    for (const [pattern, feature] of [
+      ['[^]', 'the class [^]'],
+      ['[[:digit:]]+', 'the POSIX class [:digit:]'],
+      ['\\\\Aabc', 'the escape \\A'],
+      ['\\\\p{L}+', 'the escape \\p'],
+    ]) {
+      expect(issues(route(`- match: { headers: { x-a: { regex: "${pattern}" } } }`))).toEqual([expect.stringContaining(`: ${feature} means something else in RE2`)]);
+    }
+  });
+
+  it('accepts the syntax JavaScript and RE2 share', () => {
+    const patterns = [
+      '^/items/[0-9]+$', '(?:v1|v2)\\\\.[a-z]{2,8}', '[\\\\]\\\\-_.]+', '(?<ver>v\\\\d+)', '\\\\x41\\\\t\\\\/', 'a{1000}',
+      // Escaped or in a class, these are plain characters, not look-around or a back-reference.
+      '\\\\(?=x\\\\)', '[(?=]', '\\\\\\\\1', '[?!<=]+',
+    ];
+    for (const p of patterns) {
+      expect(load(route(`- match: { path: { regex: "${p}" } }`)).services.get('reviews')!.routes[0].match.path!.kind).toBe('regex');
+    }
+  });
+});
+
+describe('routes that answer themselves', () => {
+  const r = 'services.reviews.routes[0]';
+
+  it('refuses keys that act on the forwarded request, naming each', () => {
+    for (const key of ['timeout: 1s', 'retries: { attempts: 2 }', 'hedge: { delay: 10ms }', 'mirror: { service: reviews }', 'fault: { abort: { status: 503 } }']) {
+      const name = key.slice(0, key.indexOf(':'));
+      expect(issues(route(`- redirect: { host: example.com }\n  ${key}`))).toEqual([
+        `${r}.${name}: ${name} applies to forwarded requests only, and this route answers itself (redirect); remove ${name}`,
+      ]);
+      expect(issues(route(`- directResponse: { status: 200 }\n  ${key}`))).toEqual([
+        `${r}.${name}: ${name} applies to forwarded requests only, and this route answers itself (directResponse); remove ${name}`,
+      ]);
+    }
+    expect(issues(route('- directResponse: { status: 200 }\n  headers: { request: { set: { x-a: b } }, response: { set: { x-b: c } } }'))).toEqual([
+      `${r}.headers.request: headers.request changes forwarded requests only, and this route answers itself (directResponse); remove it (headers.response applies)`,
+    ]);
+  });
+
+  it('keeps response headers on such routes, and policies on forwarding ones', () => {
+    const direct = load(route('- directResponse: { status: 200 }\n  headers: { response: { set: { x-b: c } } }')).services.get('reviews')!.routes[0];
+    expect(direct.responseHeaders!.set).toEqual([['x-b', 'c']]);
+    const fwd = load(route('- timeout: 1s\n  retries: { attempts: 1 }')).services.get('reviews')!.routes[0];
+    expect([fwd.timeoutMs, fwd.retries!.attempts]).toEqual([1000, 1]);
+  });
+});
+
+describe('endpoints', () => {
+  it('refuses one IPv6 address written twice in different forms', () => {
+    expect(issues(svc('endpoints: ["[::1]:9080", "[0:0::1]:9080"]'))).toEqual([
+      'services.reviews.endpoints[1]: duplicate endpoint address "[0:0::1]:9080" (also endpoints[0], written "[::1]:9080"); list each address once',
+    ]);
+    expect(issues(svc('endpoints: [{ address: "[2001:DB8::1]:9080" }, { address: "[2001:db8:0:0:0:0:0:1]:9080" }]'))).toEqual([
+      'services.reviews.endpoints[1].address: duplicate endpoint address "[2001:db8:0:0:0:0:0:1]:9080" (also endpoints[0], written "[2001:DB8::1]:9080"); list each address once',
+    ]);
+    expect(issues(svc('endpoints: ["[::ffff:127.0.0.1]:9080", "[::ffff:7f00:1]:9080"]'))).toHaveLength(1);
+    // Other ports, and the same address in IPv4 form, are other endpoints.
+    expect(load(svc('endpoints: ["[::1]:9080", "[::1]:9081", "[::ffff:127.0.0.1]:9080", "127.0.0.1:9080"]')).services.get('reviews')!.endpoints).toHaveLength(4);
   });
 });

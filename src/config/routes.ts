@@ -46,6 +46,8 @@ const ROUTE_KEYS = [
   'headers',
 ] as const;
 const ACTION_KEYS = ['backends', 'redirect', 'directResponse'] as const;
+/** Route keys that act on the request sent upstream, so a route that answers itself has no use for them. */
+const FORWARDING_KEYS = ['timeout', 'retries', 'hedge', 'mirror', 'fault'] as const;
 const MATCH_KEYS = ['path', 'method', 'headers', 'query'];
 const PATH_MATCH_KEYS = ['exact', 'prefix', 'regex'];
 const VALUE_MATCH_KEYS = ['exact', 'prefix', 'suffix', 'regex', 'present', 'absent'];
@@ -141,6 +143,21 @@ function readRoute(ctx: RouteContext, owner: string, raw: unknown, at: KeyPath, 
   }
 
   const headers = c.mapping(m.headers, [...at, 'headers'], ['request', 'response']);
+  // A redirect or direct response sends nothing upstream, so keys acting on the forwarded request would be ignored.
+  // They are reported, not read: the fix is to remove them, whatever they contain.
+  const f: Record<string, unknown> = { ...m, request: headers?.request };
+  const answer = m.backends === undefined && actions.length === 1 ? actions[0] : undefined;
+  if (answer !== undefined) {
+    for (const key of FORWARDING_KEYS) {
+      if (m[key] === undefined) continue;
+      c.report([...at, key], `${key} applies to forwarded requests only, and this route answers itself (${answer}); remove ${key}`);
+      f[key] = undefined;
+    }
+    if (f.request !== undefined) {
+      c.report([...at, 'headers', 'request'], `headers.request changes forwarded requests only, and this route answers itself (${answer}); remove it (headers.response applies)`);
+      f.request = undefined;
+    }
+  }
   return compact<RouteModel>({
     name,
     match,
@@ -149,12 +166,12 @@ function readRoute(ctx: RouteContext, owner: string, raw: unknown, at: KeyPath, 
     directResponse,
     rewritePrefix,
     // The request path caps longer timeouts at the timer limit (policy/attempt-timer.ts), so any length is accepted.
-    timeoutMs: c.duration(m.timeout, [...at, 'timeout'], Number.MAX_SAFE_INTEGER) ?? 0,
-    retries: m.retries === undefined ? undefined : readRetries(c, protocol, m.retries, [...at, 'retries']),
-    hedge: m.hedge === undefined ? undefined : readHedge(c, m.hedge, [...at, 'hedge']),
-    mirror: m.mirror === undefined ? undefined : readMirror(ctx, owner, m.mirror, [...at, 'mirror']),
-    fault: m.fault === undefined ? undefined : readFault(c, m.fault, [...at, 'fault']),
-    requestHeaders: headers?.request === undefined ? undefined : readMutation(c, headers.request, [...at, 'headers', 'request']),
+    timeoutMs: c.duration(f.timeout, [...at, 'timeout'], Number.MAX_SAFE_INTEGER) ?? 0,
+    retries: f.retries === undefined ? undefined : readRetries(c, protocol, f.retries, [...at, 'retries']),
+    hedge: f.hedge === undefined ? undefined : readHedge(c, f.hedge, [...at, 'hedge']),
+    mirror: f.mirror === undefined ? undefined : readMirror(ctx, owner, f.mirror, [...at, 'mirror']),
+    fault: f.fault === undefined ? undefined : readFault(c, f.fault, [...at, 'fault']),
+    requestHeaders: f.request === undefined ? undefined : readMutation(c, f.request, [...at, 'headers', 'request']),
     responseHeaders: headers?.response === undefined ? undefined : readMutation(c, headers.response, [...at, 'headers', 'response']),
   });
 }
@@ -183,6 +200,10 @@ function readMatch(c: Checker, protocol: Protocol | undefined, value: unknown, a
       }
     } else {
       methods = readMethods(c, m.method, [...at, 'method'], false);
+      // No methods would be read as no condition, matching every method.
+      if (Array.isArray(m.method) && m.method.length === 0) {
+        c.report([...at, 'method'], 'method is empty: list at least one method, e.g. [GET, HEAD], or remove method to match every method');
+      }
     }
   }
   return compact<RouteMatchModel>({
@@ -461,7 +482,12 @@ function readHedge(c: Checker, value: unknown, at: KeyPath): HedgePolicyModel | 
 function readMirror(ctx: RouteContext, owner: string, value: unknown, at: KeyPath): MirrorPolicyModel | undefined {
   const m = ctx.c.mapping(value, at, ['service', 'subset', 'percent']);
   if (m === undefined) return undefined;
-  return { ...readTarget(ctx, owner, m, at), percent: ctx.c.percent(m.percent, [...at, 'percent']) ?? 100 };
+  const percent = ctx.c.percent(m.percent, [...at, 'percent']);
+  // Without service or subset the copies go to this service's own endpoints, which names no target. A wrong percent is reported already.
+  if (m.service === undefined && m.subset === undefined && (m.percent === undefined || percent !== undefined)) {
+    ctx.c.report(at, 'a mirror needs a target: set service, subset or both, e.g. { subset: v2 }');
+  }
+  return { ...readTarget(ctx, owner, m, at), percent: percent ?? 100 };
 }
 
 export function readFault(c: Checker, value: unknown, at: KeyPath): FaultPolicyModel | undefined {

@@ -130,7 +130,7 @@ describe('defaults', () => {
             port: 80,
             outlierDetection: {},
             rateLimit: { requestsPerSecond: 7.5 },
-            routes: [{ hedge: { delay: '10ms' }, fault: { delay: { duration: '5ms' }, abort: { status: 500 } }, mirror: {} }],
+            routes: [{ hedge: { delay: '10ms' }, fault: { delay: { duration: '5ms' }, abort: { status: 500 } }, mirror: { service: 'a' } }],
           },
         },
       },

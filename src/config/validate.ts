@@ -195,11 +195,24 @@ export function parseAddress(text: string): { host: string; port: number } | str
   return { host: host.toLowerCase(), port };
 }
 
+/** One spelling per address, so `[::1]` and `[0:0::1]` are the same endpoint; other hosts are already lower-cased. */
+function addressKey(host: string): string {
+  if (!isIPv6(host)) return host;
+  const zone = host.indexOf('%');
+  const bare = zone < 0 ? host : host.slice(0, zone);
+  try {
+    // URL writes IPv6 hosts in the RFC 5952 form: zeros compressed, lower-case hex.
+    return new URL(`http://[${bare}]/`).hostname.slice(1, -1) + (zone < 0 ? '' : host.slice(zone));
+  } catch {
+    return host;
+  }
+}
+
 function readEndpoints(c: Checker, value: unknown, at: KeyPath): EndpointModel[] {
   const list = c.list(value, at, 'endpoints');
   if (list === undefined) return [];
   const out: EndpointModel[] = [];
-  const seen = new Map<string, number>();
+  const seen = new Map<string, { index: number; address: string }>();
   list.forEach((raw, i) => {
     // `- 127.0.0.1:9081` is short for `- { address: 127.0.0.1:9081 }`.
     const m = typeof raw === 'string' ? { address: raw } : c.mapping(raw, [...at, i], ENDPOINT_KEYS);
@@ -209,10 +222,13 @@ function readEndpoints(c: Checker, value: unknown, at: KeyPath): EndpointModel[]
     const parsed = address === undefined ? undefined : parseAddress(address);
     if (typeof parsed === 'string') c.report(addressAt, parsed);
     if (typeof parsed === 'object') {
-      const key = `${parsed.host}|${parsed.port}`;
+      const key = `${addressKey(parsed.host)}|${parsed.port}`;
       const first = seen.get(key);
-      if (first !== undefined) c.report(addressAt, `duplicate endpoint address "${address}" (also endpoints[${first}]); list each address once`);
-      else seen.set(key, i);
+      if (first === undefined) seen.set(key, { index: i, address: address! });
+      else {
+        const written = first.address === address ? '' : `, written "${first.address}"`;
+        c.report(addressAt, `duplicate endpoint address "${address}" (also endpoints[${first.index}]${written}); list each address once`);
+      }
     }
     out.push({
       host: typeof parsed === 'object' ? parsed.host : '',
