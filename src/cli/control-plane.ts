@@ -118,6 +118,14 @@ export const controlPlaneCommand: Command = {
       io.stderr(`enmesh control-plane: --consul-consistency must be default, stale or consistent, got "${consistency}"\n`);
       return 2;
     }
+    if (consulAddress === undefined || consulAddress === '') {
+      // Without an agent to read from these would be dropped without a word.
+      const orphan = (['consul-token', 'consul-dc', 'consul-consistency', 'consul-accept-warning'] as const).find((k) => values[k] !== undefined);
+      if (orphan !== undefined) {
+        io.stderr(`enmesh control-plane: --${orphan} needs --consul <url> (or $ENMESH_CONSUL), the Consul agent to read from\n`);
+        return 2;
+      }
+    }
     const consulToken = values['consul-token'] ?? process.env.ENMESH_CONSUL_TOKEN;
     const datacenters = (values['consul-dc'] ?? '').split(',').map((d) => d.trim()).filter(Boolean);
     const consul =

@@ -107,23 +107,34 @@ export class AgentRegistrar {
   #kick(delay: number): void {
     if (this.#closed) return;
     if (this.#running !== undefined) {
+      // Changed during a round: one more round as soon as it ends.
       this.#again = true;
       return;
     }
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      this.#running = this.#sync().finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.#kick(0);
-        }
-      });
+      // A round schedules its successor only once it has ended: scheduled from inside the round,
+      // the next pass or retry would count as a change and run at once, not after its delay.
+      this.#running = this.#sync().then(
+        (next) => this.#ended(next),
+        () => this.#ended(this.#o.retryMs ?? 1000),
+      );
     }, delay);
     this.#timer.unref?.();
   }
 
-  async #sync(): Promise<void> {
+  #ended(next: number | undefined): void {
+    this.#running = undefined;
+    if (this.#again) {
+      this.#again = false;
+      this.#kick(0);
+    } else if (next !== undefined) {
+      this.#kick(next);
+    }
+  }
+
+  /** One round of calls; resolves with the delay before the next round, or undefined for none. */
+  async #sync(): Promise<number | undefined> {
     const c = this.#o.client;
     let failed: string | undefined;
     // One round trip of wall time per round, however many instances: calls go out together.
@@ -154,17 +165,17 @@ export class AgentRegistrar {
       }
     });
     await Promise.all([...leave, ...keep]);
-    if (this.#closed) return;
+    if (this.#closed) return undefined;
     if (failed !== undefined) {
       this.#o.status?.failed('agent', failed);
       this.#o.log.warn(`consul: ${failed}; retrying`);
-      this.#kick(this.#o.retryMs ?? 1000);
-      return;
+      return this.#o.retryMs ?? 1000;
     }
-    if (this.#entries.size > 0 || this.#leaving.size > 0) this.#o.status?.ok('agent', 0, true);
+    // Agent calls are answered by the local agent, leader or not: they leave knownLeader as the reads set it.
+    if (this.#entries.size > 0 || this.#leaving.size > 0) this.#o.status?.ok('agent', 0);
     else this.#o.status?.forget('agent');
     // Passes every third of the TTL: two can be lost before the check turns critical.
-    if (this.#entries.size > 0) this.#kick(Math.max(100, Math.floor(this.#ttlMs / 3)));
+    return this.#entries.size > 0 ? Math.max(100, Math.floor(this.#ttlMs / 3)) : undefined;
   }
 
   #definition(i: AgentInstance): Record<string, unknown> {

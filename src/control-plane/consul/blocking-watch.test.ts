@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BlockingWatch } from './blocking-watch.ts';
 import type { QueryResult } from './client.ts';
 import { SourceStatus } from './source-status.ts';
@@ -61,5 +61,42 @@ describe('BlockingWatch', () => {
       ['b', 6],
     ]);
     expect(s.ups).toEqual([false, true]);
+  });
+});
+
+describe('BlockingWatch retry pacing (defaults)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  /** Gaps between reads when reads 1-7 fail, read 8 succeeds and reads 9-10 fail again. */
+  async function gaps(random: number): Promise<number[]> {
+    vi.useFakeTimers();
+    vi.spyOn(Math, 'random').mockReturnValue(random);
+    const at: number[] = [];
+    const watch = new BlockingWatch<string>({
+      name: 'w',
+      status: new SourceStatus('consul', 'test'),
+      read: async () => {
+        at.push(Date.now());
+        if (at.length === 8) return ok(5, 'a');
+        if (at.length <= 10) throw new Error('connect ECONNREFUSED');
+        return new Promise<never>(() => {});
+      },
+      onResult: () => {},
+    });
+    await vi.advanceTimersByTimeAsync(30_000);
+    watch.close();
+    return at.slice(1).map((t, i) => t - at[i]!);
+  }
+
+  it('waits 250 ms doubling up to 3 s, and starts at 250 ms again after a success', async () => {
+    expect(await gaps(0.5)).toEqual([250, 500, 1000, 2000, 3000, 3000, 3000, 0, 250, 500]);
+  });
+
+  it('jitters each delay by ±20 %', async () => {
+    expect(await gaps(0)).toEqual([200, 400, 800, 1600, 2400, 2400, 2400, 0, 200, 400]);
+    expect(await gaps(0.999_999)).toEqual([300, 600, 1200, 2400, 3600, 3600, 3600, 0, 300, 600]);
   });
 });

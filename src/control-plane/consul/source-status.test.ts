@@ -16,4 +16,13 @@ describe('SourceStatus', () => {
     expect(s.view()).toMatchObject({ up: true, error: null, failing: [], index: 12 });
     expect(changes).toEqual([false, true]);
   });
+
+  it('keeps knownLeader as the last read said when a success carries no leader information', () => {
+    const s = new SourceStatus('consul', 'http://c:8500');
+    s.ok('catalog/services', 5, false);
+    s.ok('agent', 0);
+    expect(s.view()).toMatchObject({ knownLeader: false, index: 5 });
+    s.ok('catalog/services', 6, true);
+    expect(s.view().knownLeader).toBe(true);
+  });
 });

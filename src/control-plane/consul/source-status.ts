@@ -43,9 +43,10 @@ export class SourceStatus {
     return this.#up;
   }
 
-  ok(watch: string, index: number, knownLeader: boolean): void {
+  /** `knownLeader` undefined: the answer says nothing about the leader (agent-local calls). */
+  ok(watch: string, index: number, knownLeader?: boolean): void {
     this.#lastSuccess = Date.now();
-    this.#knownLeader = knownLeader;
+    if (knownLeader !== undefined) this.#knownLeader = knownLeader;
     if (index > this.#index) this.#index = index;
     this.#failing.delete(watch);
     this.#update();

@@ -1,7 +1,8 @@
 /**
  * The control plane over the Consul double: catalog instances become
- * endpoints (tags and meta as labels, datacenter as zone); a passing →
- * critical change leaves the endpoints within one blocking round trip; and
+ * endpoints (tags and meta as labels, datacenter as zone) next to the static
+ * ones; a passing → critical change leaves the endpoints within one blocking
+ * round trip, a deregistered service loses its Consul endpoints; and
  * every kind of Consul trouble (hang, 500, no leader, index reset) keeps the
  * last good view, with changes made meanwhile picked up after recovery.
  */
@@ -100,6 +101,30 @@ it('drops an instance that turns critical within one blocking round trip, and ta
   consul.setStatus('reviews-3', 'passing');
   consul.setStatus('reviews-2', 'passing');
   await until(() => addresses('reviews').length === 3, WAIT_MS, 'instances back');
+});
+
+it('adds instances after the static endpoints, an address in both once; a service deregistered from Consul keeps only its static ones', async () => {
+  const view = (): [string, string][] => endpoints('ratings').map((e) => [`${e.host}:${e.port}`, e.origin]);
+  consul.register({ id: 'ratings-1', name: 'ratings', address: '127.0.0.1', port: 7001, tags: ['version=v1'] });
+  consul.register({ id: 'ratings-2', name: 'ratings', address: '127.0.0.1', port: 7002, tags: ['version=v2'] });
+  await until(() => addresses('ratings').length === 2, WAIT_MS, 'ratings instances from the catalog');
+  expect(view()).toEqual([
+    ['127.0.0.1:7001', 'static'],
+    ['127.0.0.1:7002', 'consul'],
+  ]);
+  // Every instance deregistered: the service leaves the catalog and its Consul endpoints go with it.
+  consul.deregister('ratings-1');
+  consul.deregister('ratings-2');
+  await until(() => addresses('ratings').length === 1, WAIT_MS, 'deregistered instances gone');
+  expect(view()).toEqual([['127.0.0.1:7001', 'static']]);
+  const listed = async (): Promise<string[]> =>
+    ((await (await fetch(`http://127.0.0.1:${cp.adminPort}/api/v1/sources`)).json()) as { sources: { catalog: { services: Record<string, string[]> } }[] }).sources[0]!.catalog.services.default!;
+  await until(async () => !(await listed()).includes('ratings'), WAIT_MS, 'ratings left the catalog');
+  // Registered again: watched again.
+  consul.register({ id: 'ratings-2', name: 'ratings', address: '127.0.0.1', port: 7002, tags: ['version=v2'] });
+  await until(() => addresses('ratings').includes('127.0.0.1:7002'), WAIT_MS, 'ratings back after registering again');
+  consul.deregister('ratings-2');
+  await until(() => addresses('ratings').length === 1, WAIT_MS, 'ratings back to its static endpoint');
 });
 
 it('keeps the last good view while Consul hangs, and picks up changes made meanwhile after it resumes', async () => {

@@ -1,7 +1,8 @@
 /**
  * mesh.yaml in Consul KV: loaded at start, every edit pushed (blocking query
- * on the key), a bad edit refused with the last good model kept, and the
- * admin API's config store writing with check-and-set on ModifyIndex.
+ * on the key), a bad edit refused with the last good model kept, a deleted
+ * key reported with the last good model kept until it is written again, and
+ * the admin API's config store writing with check-and-set on ModifyIndex.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseMeshYaml } from '../../../src/config/load.ts';
@@ -44,6 +45,9 @@ it('serves the config read from Consul KV at start', async () => {
   await until(() => cp.configVersion() !== undefined, 5000, 'first publish');
   expect(cp.configVersion()).toBe(version(yaml(100, 0)));
   expect(cp.cache.model()?.services.get('reviews')?.routes[0]?.backends?.map((b) => b.weight)).toEqual([100, 0]);
+  const sources = (await (await fetch(`http://127.0.0.1:${cp.adminPort}/api/v1/sources`)).json()) as { config: unknown; sources: { source: string; up: boolean }[] };
+  expect(sources.config).toEqual({ source: 'consul-kv', location: LOCATION });
+  expect(sources.sources[0]).toMatchObject({ source: 'consul', up: true });
 });
 
 it('pushes a KV edit within one blocking round trip', async () => {
@@ -107,4 +111,42 @@ it('the admin API reads and writes mesh.yaml in Consul KV', async () => {
   expect(res.status, await res.clone().text()).toBe(200);
   expect(consul.getKv(KEY)).toBe(yaml(70, 30));
   await until(() => cp.configVersion() === version(yaml(70, 30)), 3000, 'admin write published');
+});
+
+it('a deleted key is reported naming it, the last good config stays in force until the key is written again', async () => {
+  const base = `http://127.0.0.1:${cp.adminPort}`;
+  const good = cp.cache.model()!;
+  const goodText = consul.getKv(KEY)!;
+  const remove = async (): Promise<void> => {
+    const res = await fetch(`${consul.url}/v1/kv/${KEY}`, { method: 'DELETE', headers: { 'x-consul-token': 'secret-token' } });
+    expect(res.status).toBe(200);
+  };
+  await remove();
+  await until(() => cp.configError() !== null, 3000, 'deletion reported');
+  const { error } = (await (await fetch(`${base}/api/v1/config/errors`)).json()) as { error: { file: string; message: string } };
+  expect(error.file).toBe(LOCATION);
+  expect(error.message).toMatch(/consul-kv:\/\/enmesh\/mesh\.yaml was deleted from Consul; the last good config stays in force until it is written again/);
+  // Not an empty mesh: the model in force is untouched, and Consul itself is fine.
+  expect(cp.cache.model()).toBe(good);
+  expect(cp.configVersion()).toBe(version(goodText));
+  expect(cp.consul!.status.up).toBe(true);
+  // The admin API's changes need the key to build on: refused until it is back.
+  const put = await fetch(`${base}/api/v1/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.operator.token}` },
+    body: JSON.stringify({ text: yaml(40, 60) }),
+  });
+  expect(put.status).toBe(503);
+  expect(await put.text()).toMatch(/does not exist in Consul/);
+  expect(consul.getKv(KEY)).toBeUndefined();
+
+  // Written back unchanged: the error clears and nothing is pushed.
+  consul.putKv(KEY, goodText);
+  await until(() => cp.configError() === null, 3000, 'error cleared when the key is back');
+  expect(cp.cache.model()!.version).toBe(good.version);
+  // Written back with a new config: that one is published.
+  await remove();
+  await until(() => cp.configError() !== null, 3000, 'second deletion reported');
+  consul.putKv(KEY, yaml(60, 40));
+  await until(() => cp.configError() === null && cp.configVersion() === version(yaml(60, 40)), 3000, 'new config published');
 });
