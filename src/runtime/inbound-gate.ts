@@ -59,6 +59,8 @@ export interface GrpcRefusal {
   readonly details: string;
   /** Response flags (RL, FI, DI, OM), sent in the trailers as `x-enmesh-response-flags`. */
   readonly flags?: string;
+  /** When to try again (a rate limit): gRPC's `grpc-retry-pushback-ms` trailer, HTTP's Retry-After. */
+  readonly retryAfterMs?: number;
 }
 
 /** A gRPC call's admission: refused, or let through with the function to call when the call ends. */
@@ -390,7 +392,7 @@ function answerGrpc(o: Outcome): GrpcAdmission {
   // Cancelled meanwhile: nothing held, and no one to answer.
   if (o === undefined) return CALL_CANCELLED;
   if (typeof o === 'function') return o;
-  return { code: o.grpcCode, details: o.message, flags: o.flags };
+  return o.retryAfter === undefined ? { code: o.grpcCode, details: o.message, flags: o.flags } : { code: o.grpcCode, details: o.message, flags: o.flags, retryAfterMs: Number(o.retryAfter) * 1000 };
 }
 const CALL_CANCELLED: GrpcRefusal = Object.freeze({ code: GRPC_CANCELLED, details: 'cancelled' });
 

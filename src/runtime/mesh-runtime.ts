@@ -310,10 +310,10 @@ export class MeshRuntime implements InboundCounts {
    * status in grpc_response_status.
    */
   recordGrpcInbound(call: GrpcInboundCall): void {
-    this.#inboundPeerStats('grpc', call.peer)?.record(200, call.durationMs, call.requestBytes, call.responseBytes, call.flags, call.grpcStatus);
+    this.#inboundPeerStats('grpc', call.peer)?.record(call.status, call.durationMs, call.requestBytes, call.responseBytes, call.flags, call.grpcStatus);
     const log = this.accessLog;
-    if (log !== undefined && log.wants(200, call.flags, call.grpcStatus)) {
-      logInbound(log, { ...call, protocol: 'HTTP/2', method: 'POST', status: 200, bytesReceived: call.requestBytes, bytesSent: call.responseBytes, peer: call.peer ?? undefined });
+    if (log !== undefined && log.wants(call.status, call.flags, call.grpcStatus)) {
+      logInbound(log, { ...call, protocol: 'HTTP/2', method: 'POST', bytesReceived: call.requestBytes, bytesSent: call.responseBytes, peer: call.peer ?? undefined });
     }
   }
 

@@ -36,6 +36,8 @@ export interface GrpcInboundCall {
   /** `/package.Service/Method` */
   readonly path: string;
   readonly authority: string;
+  /** The HTTP status the caller got: 200, or 0 when the call ended before anything was sent. */
+  readonly status: number;
   readonly grpcStatus: number;
   /** Response flags: a call the mesh refused (RL, FI, OM...), or DC when the caller cancelled. */
   readonly flags: string;

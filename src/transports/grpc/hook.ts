@@ -8,6 +8,7 @@
  *
  * `install()`/`uninstall()` are symmetric and idempotent.
  */
+import type { ServerHttp2Stream } from 'node:http2';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Grpc from '@grpc/grpc-js';
@@ -21,8 +22,33 @@ export interface GrpcClientCallInfo {
   readonly method: string;
   /** The channel's target as the application gave it (`xds:///ratings`, `dns:///host:port`, `host:port`). */
   readonly target: string;
-  /** The outgoing metadata: the observer may add headers (trace context). */
+  /** The application's metadata, read only: the application may send the same object on other calls. */
   readonly metadata: Grpc.Metadata;
+  /** Sets a text entry (trace context) on this call's metadata only. */
+  set(name: string, value: string): void;
+}
+
+/** A client call as it starts; the first entry set copies the application's metadata. */
+class ClientCallStart implements GrpcClientCallInfo {
+  readonly method: string;
+  readonly target: string;
+  readonly metadata: Grpc.Metadata;
+  #outgoing: Grpc.Metadata | undefined = undefined;
+
+  constructor(method: string, target: string, metadata: Grpc.Metadata) {
+    this.method = method;
+    this.target = target;
+    this.metadata = metadata;
+  }
+
+  set(name: string, value: string): void {
+    (this.#outgoing ??= this.metadata.clone()).set(name, value);
+  }
+
+  /** What the call sends: the application's metadata, or the copy entries were set on. */
+  get outgoing(): Grpc.Metadata {
+    return this.#outgoing ?? this.metadata;
+  }
 }
 
 /** A server call once its request metadata arrived. */
@@ -41,10 +67,11 @@ export interface GrpcServerObservation {
   /** Runs the application's handler code for this call (trace context). */
   run?<T>(fn: () => T): T;
   /**
-   * The call's final status, the bytes of the messages received and sent (message-sizes.ts), and
-   * the response flags of a call the mesh answered itself (its trailers carry them) or `DC`.
+   * The call's final status, the bytes of the messages received and sent (message-sizes.ts), the
+   * response flags of a call the mesh answered itself (its trailers carry them) or `DC`, and the
+   * HTTP status the caller got: 200, or 0 when nothing at all was sent (the caller went away first).
    */
-  end(code: number, requestBytes: number, responseBytes: number, flags: string): void;
+  end(code: number, requestBytes: number, responseBytes: number, flags: string, httpStatus: number): void;
 }
 
 /** What the mesh does per gRPC call: stats, metrics, spans, access log. */
@@ -137,8 +164,9 @@ class ObservedClientCall implements ClientCall {
 
   start(metadata: Grpc.Metadata, listener?: Partial<Grpc.InterceptingListener>): void {
     this.#listener = listener;
-    this.#done = this.#observer.onClientCall({ method: this.#method, target: this.#target, metadata });
-    this.#inner.start(metadata, this);
+    const info = new ClientCallStart(this.#method, this.#target, metadata);
+    this.#done = this.#observer.onClientCall(info);
+    this.#inner.start(info.outgoing, this);
   }
 
   onReceiveMetadata(metadata: Grpc.Metadata): void {
@@ -200,6 +228,17 @@ class ObservedClientCall implements ClientCall {
   }
 }
 
+/** What the status of a server call is read from: its HTTP/2 stream. */
+type SentStatusSource = Partial<Pick<ServerHttp2Stream, 'sentHeaders' | 'sentTrailers'>>;
+
+/** The gRPC status sent on a server stream (in its trailers, or trailers-only headers), else -1. */
+function sentStatus(stream: SentStatusSource | undefined): number {
+  const sent = stream?.sentTrailers ?? stream?.sentHeaders;
+  const v = sent?.['grpc-status'];
+  const code = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
+  return Number.isInteger(code) && code >= 0 ? code : -1;
+}
+
 export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefined {
   const internals = loadGrpc();
   if (internals === undefined) return undefined;
@@ -207,15 +246,16 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
   const originalClient = client.getInterceptingCall;
   const originalServer = server.getServerInterceptingCall;
 
-  const serverInterceptor: Grpc.ServerInterceptor = (methodDescriptor, call) => {
+  /** `stream`: the call's HTTP/2 stream, where the status grpc-js sent by itself can be read. */
+  const observeServerCall = (methodDescriptor: Grpc.ServerMethodDefinition<unknown, unknown>, call: Grpc.ServerInterceptingCallInterface, stream: SentStatusSource | undefined): Grpc.ServerInterceptingCall => {
     let seen: GrpcServerObservation | undefined;
     let ended = false;
     let received = 0;
     let sent = 0;
-    const end = (code: number, flags: string): void => {
+    const end = (code: number, flags: string, httpStatus = 200): void => {
       if (ended) return;
       ended = true;
-      seen?.end(code, received, sent, flags);
+      seen?.end(code, received, sent, flags, httpStatus);
     };
     const inCall = <T>(fn: () => T): T => (seen?.run === undefined ? fn() : seen.run(fn));
     return new grpc.ServerInterceptingCall(call, {
@@ -232,9 +272,13 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
           onReceiveHalfClose(nextHalfClose) {
             inCall(() => nextHalfClose());
           },
-          // grpc-js tells the next listener itself.
+          // grpc-js tells the next listener itself. It ends some calls itself, past the interceptors
+          // (its deadline timer, a request message over the size limit or undecodable), and then
+          // cancels them: what it sent is the call's status; nothing sent means the caller went away.
           onCancel() {
-            end(grpc.status.CANCELLED, ResponseFlags.DOWNSTREAM_CANCEL);
+            const code = sentStatus(stream);
+            if (code >= 0) end(code, '');
+            else end(grpc.status.CANCELLED, ResponseFlags.DOWNSTREAM_CANCEL, stream?.sentHeaders === undefined ? 0 : 200);
           },
         });
       },
@@ -261,7 +305,9 @@ export function installGrpcHook(observer: GrpcCallObserver): GrpcHook | undefine
   // rest: stream, headers, callEventTracker, handler (one per method), options.
   const wrappedServer: GetServerInterceptingCall = (interceptors, ...rest) => {
     countServerMessages(rest[3] as Parameters<typeof countServerMessages>[0]);
-    return originalServer([serverInterceptor, ...interceptors], ...rest);
+    const stream = rest[0] as SentStatusSource | undefined;
+    const observe: Grpc.ServerInterceptor = (methodDescriptor, call) => observeServerCall(methodDescriptor, call, stream);
+    return originalServer([observe, ...interceptors], ...rest);
   };
 
   client.getInterceptingCall = wrappedClient;

@@ -114,6 +114,7 @@ export function installGrpcInboundSecurity(options: GrpcInboundSecurityOptions):
             const refuse = (r: GrpcRefusal): void => {
               const trailers = new grpc.Metadata();
               if (r.flags !== undefined) trailers.set(RESPONSE_FLAGS_HEADER, r.flags);
+              if (r.retryAfterMs !== undefined) trailers.set('grpc-retry-pushback-ms', String(r.retryAfterMs));
               call.sendStatus({ code: r.code, details: r.details, metadata: trailers });
             };
             if (caller !== undefined && 'code' in caller) {

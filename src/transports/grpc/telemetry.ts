@@ -87,7 +87,8 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
   };
 
   return {
-    onClientCall({ method, target, metadata }) {
+    onClientCall(info) {
+      const { method, target } = info;
       if (method.startsWith(CONTROL_PLANE_METHODS)) return NOTHING;
       runtime.stats.grpcClientCalls++;
       const dest = destinationOf(target);
@@ -100,7 +101,7 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
       if (attempt !== undefined) {
         const headers: HeaderRecord = {};
         attempt.inject(headers);
-        for (const name in headers) metadata.set(name, String(headers[name]));
+        for (const name in headers) info.set(name, String(headers[name]));
       }
       return (code, responded, requestBytes, responseBytes, authContext) => {
         const status = responded ? 200 : 0;
@@ -138,10 +139,11 @@ export function grpcTelemetry(runtime: MeshRuntime, self: string, peerOf: (call:
       });
       return {
         ...(span !== undefined ? { run: <T>(fn: () => T): T => span.run(fn) } : {}),
-        end(code, requestBytes, responseBytes, flags) {
-          span?.end(200, flags, undefined, code);
+        end(code, requestBytes, responseBytes, flags, httpStatus) {
+          span?.end(httpStatus, flags, undefined, code);
           runtime.recordGrpcInbound({
             path: method,
+            status: httpStatus,
             flags,
             authority: call.getHost(),
             grpcStatus: code,
