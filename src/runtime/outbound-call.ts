@@ -20,6 +20,7 @@
  *   per-try timer  — one attempt only;
  *   balancer pick  — per attempt, avoiding the endpoint that just failed.
  */
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, RequestView } from '../routing/types.ts';
@@ -113,6 +114,13 @@ class AttemptHandler implements Handler {
     this.controller = controller;
     if (this.abandoned) controller.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'attempt abandoned'));
     else if (this.call.paused) controller.pause();
+  }
+  /** Request body progress, as undici reports it (npm undici does; Node's bundled copy does not): the application's handler sees it too. */
+  onBodySent(chunk: Buffer): void {
+    if (!this.abandoned) this.call.handler.onBodySent?.(chunk);
+  }
+  onRequestSent(): void {
+    if (!this.abandoned) this.call.handler.onRequestSent?.();
   }
   onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     this.call.onAttemptResponseStart(this, controller, statusCode, headers as HeaderRecord, statusMessage);
@@ -416,6 +424,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     let body: unknown = this.opts.body;
     // A streamed body of unknown length is counted as the upstream reads it, for request_bytes and
     // the access log (fetch passes every body as a stream; a known length comes as Content-Length).
+    // Not from onBodySent: Node's bundled undici does not report it to a handler like ours. Known
+    // difference: undici sends a Node stream that has ended by then with its Content-Length; wrapped,
+    // it goes chunked.
     if (!isStaticBody(body) && isAsyncIterable(body) && (this.runtime.metrics !== undefined || this.runtime.accessLog !== undefined) && this.headers['content-length'] === undefined) {
       this.requestBodyBytes = 0;
       body = countedBody(body, this);
@@ -468,6 +479,11 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
 
   #attempt(chosen?: EndpointState, at?: number): void {
     if (this.#finished) return;
+    if (this.#replay !== undefined && !this.#replay.replayable) {
+      // A retry was decided with the body still arriving, and it outgrew the replay limit before the retry began.
+      this.#localReply(503, `${this.svc.service.name}: the request body outgrew the replay limit (${this.runtime.replayLimit} bytes) before it could be sent again`, ResponseFlags.RETRY_LIMIT_EXCEEDED);
+      return;
+    }
     const balancer = this.#balancer;
     let ep = chosen;
     if (ep === undefined && balancer !== undefined) {
@@ -910,18 +926,22 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
   #localReply(status: number, body: string, flag: string | undefined, extra?: readonly (readonly [string, string])[], routeReply = false): void {
     this.#finalStatus = status;
     this.#flags = flag ?? '';
-    const payload = Buffer.from(body);
-    this.responseBytes = payload.length;
+    // As a server answers: 204 and 304 have no body (nor a length); HEAD gets the length, not the body.
+    const noContent = status === 204 || status === 304;
+    const payload = Buffer.from(noContent ? '' : body);
+    const sent = this.method === 'HEAD' ? 0 : payload.length;
+    this.responseBytes = sent;
     this.#finish();
-    const headers: HeaderRecord = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
+    const headers: HeaderRecord = noContent ? {} : { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(payload.length) };
     if (flag !== undefined) headers[FLAGS_HEADER] = flag;
     if (extra !== undefined) for (const [k, v] of extra) headers[k] = v;
     if (routeReply && this.#route.route.responseHeaders !== undefined) applyHeaderMutation(headers, this.#route.route.responseHeaders);
     const h = this.handler;
     this.rawHeaders = headers;
     try {
-      h.onResponseStart?.(this, status, headers, '');
-      if (payload.length > 0 && !this.#aborted) h.onResponseData?.(this, payload);
+      // The standard reason phrase, as an upstream's (fetch's statusText, node:http's statusMessage).
+      h.onResponseStart?.(this, status, headers, STATUS_CODES[status] ?? '');
+      if (sent > 0 && !this.#aborted) h.onResponseData?.(this, payload);
       if (!this.#aborted) h.onResponseEnd?.(this, {});
     } catch (err) {
       // As undici does with an answer its handler throws on (an upgrade handler given no 101): the
