@@ -11,7 +11,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { MeshRuntime } from '../../runtime/mesh-runtime.ts';
 import type { ServiceRuntime } from '../../runtime/compiled-mesh.ts';
 import { toHeaderRecord } from '../../runtime/headers.ts';
-import { MeshClientRequest, type MeshIncomingMessage } from './client-request.ts';
+import { MeshClientRequest, type MeshIncomingMessage, type OutgoingValue } from './client-request.ts';
 import { validateHeader, validateRequestLine } from './validate.ts';
 import type { Interceptor } from '../undici/interceptor.ts';
 
@@ -67,17 +67,27 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
 
   function meshClientRequest(_svc: ServiceRuntime, p: ParsedArgs, d: Dispatcher): MeshClientRequest {
     const o = p.options;
-    const path = typeof o.path === 'string' ? o.path : '/';
+    // As Node: `options.path || '/'` (an empty path is the root).
+    const path = typeof o.path === 'string' && o.path !== '' ? o.path : '/';
     const method = typeof o.method === 'string' ? o.method.toUpperCase() : 'GET';
     // Refused as Node's client refuses them: thrown from http.request(), before anything is sent.
     validateRequestLine(method, path);
-    // Checked as given (Node refuses an undefined value too), before they are copied.
+    const headers: [string, OutgoingValue][] = [];
     const given = o.headers;
-    if (given !== null && typeof given === 'object' && !Array.isArray(given)) for (const name of Object.keys(given)) validateHeader(name, (given as Record<string, unknown>)[name]);
-    const headers = toHeaderRecord(given);
-    if (Array.isArray(given)) for (const name of Object.keys(headers)) validateHeader(name, headers[name]);
-    if (typeof o.auth === 'string' && headers.authorization === undefined) {
-      headers.authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+    if (given !== null && typeof given === 'object' && !Array.isArray(given) && typeof (given as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      // Checked as given (Node refuses an undefined value too), and kept so: names as written, values as given.
+      for (const name of Object.keys(given)) {
+        const value = (given as Record<string, unknown>)[name];
+        validateHeader(name, value);
+        if (value !== null) headers.push([name, value as OutgoingValue]);
+      }
+    } else {
+      // Raw pairs (or an iterable of them): folded by name.
+      const record = toHeaderRecord(given);
+      for (const name of Object.keys(record)) {
+        validateHeader(name, record[name]);
+        headers.push([name, record[name]!]);
+      }
     }
     const req = new MeshClientRequest(
       {
@@ -87,6 +97,7 @@ export function installNodeHttpHook(runtime: MeshRuntime, dispatcher: Dispatcher
         path,
         method,
         headers,
+        ...(typeof o.auth === 'string' ? { auth: o.auth } : {}),
         timeout: typeof o.timeout === 'number' ? o.timeout : undefined,
         signal: o.signal instanceof AbortSignal ? o.signal : undefined,
         setHost: o.setHost !== false,

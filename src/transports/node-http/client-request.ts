@@ -8,12 +8,15 @@
  * The body is buffered up to the replay limit so it can be retried; a larger
  * body is streamed as it is written and that request is not retried.
  */
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable, type Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HeaderRecord } from '../../runtime/headers.ts';
 import { RequestSocket } from './request-socket.ts';
 import { validateHeader } from './validate.ts';
 import { throwUncaught } from './uncaught.ts';
+
+/** A header value as the application gave it (Node keeps it so, and `getHeader()` returns it so). */
+export type OutgoingValue = number | string | readonly string[];
 
 export interface MeshRequestTarget {
   readonly protocol: 'http:' | 'https:';
@@ -21,7 +24,10 @@ export interface MeshRequestTarget {
   readonly port: number;
   readonly path: string;
   readonly method: string;
-  readonly headers: HeaderRecord;
+  /** The application's headers in its order, names as it wrote them. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: OutgoingValue]>;
+  /** Node's `auth` option (`user:password`): a Basic Authorization header unless one is set. */
+  readonly auth?: string;
   readonly timeout?: number;
   readonly signal?: AbortSignal;
   /** Node's `setHost` option: false when the application asked for no default Host header. */
@@ -111,8 +117,10 @@ export class MeshIncomingMessage extends Readable {
     // while its response is unread must not throw an unhandled 'error').
     cb(this.listenerCount('error') === 0 ? null : err);
   }
+  /** As Node's: the callback listens for the response's own 'timeout', which comes with the request's. */
   setTimeout(ms: number, cb?: () => void): this {
-    this.req.setTimeout(ms, cb);
+    if (cb !== undefined) this.on('timeout', cb);
+    this.req.setTimeout(ms);
     return this;
   }
 }
@@ -122,11 +130,22 @@ export class MeshClientRequest extends Writable {
   readonly path: string;
   readonly host: string;
   readonly protocol: string;
+  /** Node's `timeout` option, as Node's request reports it. */
+  timeout: number | undefined;
+  /** False: the mesh's pooled connection is no socket an application could retry on (the mesh retries itself). */
   reusedSocket = false;
   aborted = false;
   maxHeadersCount: number | null = null;
-  #headers: HeaderRecord;
-  #headersSent = false;
+  /** The response once it came, as Node's `req.res`. */
+  res: MeshIncomingMessage | null = null;
+  /** As OutgoingMessage's: by lower-case name, the name as set and the value as given, in the order set. */
+  readonly #out = new Map<string, [name: string, value: OutgoingValue]>();
+  /** The Host entry is Node's default one: reported, not sent (the mesh sends the service's authority either way). */
+  #defaultHost = false;
+  /** write(), end() or flushHeaders() was called: as in Node, the headers can no longer change. */
+  #committed = false;
+  /** The request was handed to the dispatcher (its headers went with it). */
+  #dispatched = false;
   readonly #target: MeshRequestTarget;
   readonly #dispatcher: Dispatcher;
   readonly #limit: number;
@@ -144,8 +163,8 @@ export class MeshClientRequest extends Writable {
   /** Set on the tick after the request is made, when Node's client would have given it a socket. */
   #socketAssigned = false;
   #socket: RequestSocket | undefined;
-  /** The default Host header Node's client reports (`host[:port]`), until the application sets or removes its own. */
-  #defaultHost: string | undefined;
+  /** end() before the socket: the body is finished once the request has it, as Node's client flushes it then. */
+  #finalPending: (() => void) | undefined;
   /** The request ended on its own (response complete, upgraded or failed): destroy() only marks it, as Node does. */
   #ended = false;
 
@@ -159,15 +178,23 @@ export class MeshClientRequest extends Writable {
     this.path = target.path;
     this.host = target.host;
     this.protocol = target.protocol;
-    this.#headers = target.headers;
-    if (target.setHost !== false) this.#defaultHost = hostHeader(target.protocol, target.host, target.port);
-    this.#answerExpect();
+    this.timeout = target.timeout;
+    // Node's order: the application's headers, then its default Host, then Authorization from `auth`.
+    for (const [name, value] of target.headers) this.#out.set(name.toLowerCase(), [name, value]);
+    if (target.setHost !== false && !this.#out.has('host')) {
+      this.#out.set('host', ['Host', hostHeader(target.protocol, target.host, target.port)]);
+      this.#defaultHost = true;
+    }
+    if (target.auth !== undefined && !this.#out.has('authorization')) this.#out.set('authorization', ['Authorization', `Basic ${Buffer.from(target.auth).toString('base64')}`]);
     if (cb !== undefined) this.once('response', cb);
     if (target.timeout !== undefined && target.timeout > 0) this.setTimeout(target.timeout);
+    // Before anything else is queued: 'socket' is the request's first event ('continue' comes after it).
     process.nextTick(MeshClientRequest.#socketTick, this);
+    this.#answerExpect();
     const signal = target.signal;
     if (signal !== undefined) {
-      if (signal.aborted) queueMicrotask(() => this.destroy(abortError(signal.reason)));
+      // An aborted signal destroys the request at once, as in Node: nothing is sent, no 'finish' comes.
+      if (signal.aborted) this.destroy(abortError(signal.reason));
       else {
         // Removed once the request closes: an application may share one long-lived signal across many requests.
         const onAbort = (): void => void this.destroy(abortError(signal.reason));
@@ -194,6 +221,9 @@ export class MeshClientRequest extends Writable {
     if (this.destroyed) return;
     this.#socketAssigned = true;
     if (this.listenerCount('socket') > 0) this.emit('socket', this.socket);
+    const final = this.#finalPending;
+    this.#finalPending = undefined;
+    final?.();
   }
   /** The socket was destroyed (by a library's timeout, say): the request loses its connection, as in Node. */
   #connectionLost(): void {
@@ -202,13 +232,44 @@ export class MeshClientRequest extends Writable {
 
   // ---- header API (as OutgoingMessage) ----
   get headersSent(): boolean {
-    return this.#headersSent;
+    return this.#committed;
   }
-  setHeader(name: string, value: number | string | readonly string[]): this {
-    if (this.#headersSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+  #refuseSent(what: string): void {
+    if (this.#committed) throw Object.assign(new Error(`Cannot ${what} headers after they are sent to the client`), { code: 'ERR_HTTP_HEADERS_SENT' });
+  }
+  setHeader(name: string, value: OutgoingValue): this {
+    this.#refuseSent('set');
     validateHeader(name, value);
-    this.#headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
+    const lower = name.toLowerCase();
+    this.#out.set(lower, [name, value]);
+    if (lower === 'host') this.#defaultHost = false;
     this.#answerExpect();
+    return this;
+  }
+  /** As Node's: a value added to the header's values (an array once there are several). */
+  appendHeader(name: string, value: OutgoingValue): this {
+    this.#refuseSent('append');
+    validateHeader(name, value);
+    const lower = name.toLowerCase();
+    const prev = this.#out.get(lower);
+    if (prev === undefined || (lower === 'host' && this.#defaultHost)) return this.setHeader(name, value);
+    const add = Array.isArray(value) ? value : [value];
+    prev[1] = Array.isArray(prev[1]) ? [...(prev[1] as readonly string[]), ...add] : [prev[1] as string, ...add];
+    return this;
+  }
+  /** As Node's: every header of a `Headers` or a `Map`, the Set-Cookie values gathered in one array. */
+  setHeaders(headers: Headers | Map<string, OutgoingValue>): this {
+    this.#refuseSent('set');
+    if (headers === null || headers === undefined) return this;
+    if (!(headers instanceof Map) && !(headers instanceof Headers)) {
+      throw Object.assign(new TypeError('The "headers" argument must be an instance of Headers or Map.'), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    const cookies: string[] = [];
+    for (const [name, value] of headers as Iterable<[string, OutgoingValue]>) {
+      if (name === 'set-cookie') cookies.push(...(Array.isArray(value) ? (value as readonly string[]) : [String(value)]));
+      else this.setHeader(name, value);
+    }
+    if (cookies.length > 0) this.setHeader('set-cookie', cookies);
     return this;
   }
 
@@ -219,7 +280,7 @@ export class MeshClientRequest extends Writable {
    * 'continue' before writing its body does not wait forever.
    */
   #answerExpect(): void {
-    if (this.#continueSent || !expectsContinue(this.#headers)) return;
+    if (this.#continueSent || !expectsContinue(this.#out.get('expect')?.[1])) return;
     this.#continueSent = true;
     process.nextTick(() => {
       this.emit('continue');
@@ -228,29 +289,39 @@ export class MeshClientRequest extends Writable {
   }
   // Node's client sets a default Host header, which libraries read back (request signers, say); the
   // mesh sends the service's authority as Host either way, so it is only reported, never copied.
-  getHeader(name: string): string | string[] | undefined {
-    const lower = name.toLowerCase();
-    return this.#headers[lower] ?? (lower === 'host' ? this.#defaultHost : undefined);
+  getHeader(name: string): OutgoingValue | undefined {
+    return this.#out.get(name.toLowerCase())?.[1];
   }
   hasHeader(name: string): boolean {
-    return this.getHeader(name) !== undefined;
+    return this.#out.has(name.toLowerCase());
   }
   removeHeader(name: string): void {
-    if (this.#headersSent) throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+    this.#refuseSent('remove');
     const lower = name.toLowerCase();
-    delete this.#headers[lower];
-    if (lower === 'host') this.#defaultHost = undefined;
+    this.#out.delete(lower);
+    if (lower === 'host') this.#defaultHost = false;
   }
-  getHeaders(): HeaderRecord {
-    const out = { ...this.#headers };
-    if (out.host === undefined && this.#defaultHost !== undefined) out.host = this.#defaultHost;
+  /** As Node's: a prototype-less object, lower-case names, values as given. */
+  getHeaders(): Record<string, OutgoingValue> {
+    const out = Object.create(null) as Record<string, OutgoingValue>;
+    for (const [lower, [, value]] of this.#out) out[lower] = value;
     return out;
   }
   getHeaderNames(): string[] {
-    return Object.keys(this.getHeaders());
+    return [...this.#out.keys()];
   }
+  /** The names as the application wrote them (they are sent in lower case, see the docs). */
   getRawHeaderNames(): string[] {
-    return Object.keys(this.getHeaders());
+    return [...this.#out.values()].map(([name]) => name);
+  }
+  /**
+   * Request trailers are not sent: undici, which carries the request, sends
+   * none (Node itself drops them unless the body is chunked). Checked as Node
+   * checks them, so a caller's mistakes still throw.
+   */
+  addTrailers(headers: Record<string, OutgoingValue> | ReadonlyArray<readonly [string, string]>): void {
+    const pairs = Array.isArray(headers) ? headers : Object.entries(headers);
+    for (const [name, value] of pairs as [string, OutgoingValue][]) validateHeader(name, value);
   }
   /** As OutgoingMessage's (deprecated) `finished`: end() was called. */
   get finished(): boolean {
@@ -258,12 +329,13 @@ export class MeshClientRequest extends Writable {
   }
   /** The application wants the request on the wire before its body is done: it is streamed from now on (replayable within the limit). */
   flushHeaders(): void {
-    if (!this.#headersSent && this.#stream === undefined) this.#startStreaming();
+    this.#committed = true;
+    if (!this.#dispatched && this.#stream === undefined) this.#startStreaming();
   }
   setNoDelay(): void {}
   setSocketKeepAlive(): void {}
 
-  /** Emits 'timeout' when no response activity happens for `ms` (the app decides what to do, as in Node). */
+  /** Emits 'timeout' when neither side is active for `ms` (the app decides what to do, as in Node). */
   setTimeout(ms: number, cb?: () => void): this {
     if (cb !== undefined) this.once('timeout', cb);
     this.#timeoutMs = ms;
@@ -273,20 +345,47 @@ export class MeshClientRequest extends Writable {
   #armTimer(): void {
     clearTimeout(this.#timer);
     if (this.#timeoutMs > 0 && !this.destroyed) {
-      this.#timer = setTimeout(() => this.emit('timeout'), this.#timeoutMs);
+      this.#timer = setTimeout(() => this.#timedOut(), this.#timeoutMs);
       this.#timer.unref?.();
     }
+  }
+  /** As Node's socket timeout: the request's 'timeout', then the response's while it is being read. */
+  #timedOut(): void {
+    this.emit('timeout');
+    const res = this.#res;
+    if (res !== undefined && !res.complete && !res.destroyed) res.emit('timeout');
+  }
+  /** Body written: activity on the connection, as a socket write refreshes its idle timer. */
+  #active(): void {
+    if (this.#timeoutMs > 0 && this.#res?.complete !== true) this.#armTimer();
+    this.#socket?.touch();
   }
 
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    process.nextTick(() => this.emit('abort'));
-    this.destroy();
+    // As Node: before the request has its socket, 'close' comes first; after, 'abort' does.
+    if (this.#socketAssigned) {
+      process.nextTick(() => this.emit('abort'));
+      this.destroy();
+    } else {
+      this.destroy();
+      process.nextTick(() => this.emit('abort'));
+    }
   }
 
   // ---- body ----
+  // As Node's client: the first write() or end() sends the headers (headersSent, setHeader() refused from then on).
+  override write(chunk: unknown, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean {
+    if (chunk !== null && !this.destroyed && !this.writableEnded) this.#committed = true;
+    return super.write(chunk, encoding as BufferEncoding, cb);
+  }
+  override end(chunk?: unknown, encoding?: BufferEncoding | (() => void), cb?: () => void): this {
+    if (!this.destroyed && !this.writableEnded) this.#committed = true;
+    return super.end(chunk, encoding as BufferEncoding, cb);
+  }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#active();
     if (this.#stream !== undefined) {
       if (this.#stream.write(chunk)) cb();
       else this.#stream.once('drain', () => cb());
@@ -294,24 +393,36 @@ export class MeshClientRequest extends Writable {
     }
     this.#chunks.push(chunk);
     this.#size += chunk.length;
-    // Too large to remember here: stream it (the call still replays what fits its own limit).
-    if (this.#size > this.#limit) this.#startStreaming();
+    // Too large to remember here: stream it (the call still replays what fits its own limit), and
+    // let write() say so when it is more than the stream holds, as Node's does before its socket drains.
+    if (this.#size > this.#limit) {
+      const stream = this.#startStreaming();
+      if (stream.writableNeedDrain) {
+        stream.once('drain', () => cb());
+        return;
+      }
+    }
     // Written and not ended in the same tick: the body is a stream (a pipe, a long upload, a
     // bidirectional exchange). Node's client sends it as it comes, so the mesh does too.
     else if (this.#chunks.length === 1) process.nextTick(MeshClientRequest.#streamIfOpen, this);
     cb();
   }
   static #streamIfOpen(req: MeshClientRequest): void {
-    if (!req.writableEnded && req.#stream === undefined && !req.#headersSent && !req.destroyed) req.#startStreaming();
+    if (!req.writableEnded && req.#stream === undefined && !req.#dispatched && !req.destroyed) req.#startStreaming();
   }
-  #startStreaming(): void {
+  #startStreaming(): PassThrough {
     const stream = new PassThrough();
     this.#stream = stream;
     for (const c of this.#chunks) stream.write(c);
     this.#chunks = [];
     this.#send(stream);
+    return stream;
   }
   override _final(cb: (err?: Error | null) => void): void {
+    if (!this.#socketAssigned) {
+      this.#finalPending = () => this._final(cb);
+      return;
+    }
     if (this.#stream !== undefined) this.#stream.end();
     else this.#send(this.#chunks.length === 0 ? null : this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks));
     cb();
@@ -330,10 +441,11 @@ export class MeshClientRequest extends Writable {
     this.#abortReason = reason;
     this.#controller?.abort(reason);
     this.#stream?.destroy();
-    if (res !== undefined && !res.complete && !res.destroyed) res.destroy(connectionReset('aborted'));
     const socket = this.#socket;
     if (socket !== undefined && !socket.destroyed) socket.destroy();
     cb(error);
+    // Node's order: the request's 'error', the response's 'aborted', the request's 'close', then the response's "aborted" error and 'close'.
+    if (res !== undefined && !res.complete && !res.destroyed) process.nextTick(abortResponse, res);
     process.nextTick(() => this.#emitClose());
   }
 
@@ -353,13 +465,16 @@ export class MeshClientRequest extends Writable {
   }
 
   #send(body: Buffer | PassThrough | null): void {
-    if (this.#headersSent) return;
-    this.#headersSent = true;
+    if (this.#dispatched) return;
+    this.#dispatched = true;
+    this.#committed = true;
     const t = this.#target;
     const origin = `${t.protocol}//${t.host.includes(':') ? `[${t.host}]` : t.host}${isDefaultPort(t.protocol, t.port) ? '' : `:${t.port}`}`;
+    const all: HeaderRecord = {};
+    for (const [lower, [, value]] of this.#out) if (lower !== 'host' || !this.#defaultHost) all[lower] = Array.isArray(value) ? value.map(String) : String(value);
     // An upgrade (WebSocket clients such as `ws` ask this way) is undici's `upgrade` option, not headers.
-    const upgrade = upgradeProtocol(this.#headers);
-    const headers = upstreamHeaders(this.#headers, upgrade !== undefined);
+    const upgrade = upgradeProtocol(all);
+    const headers = upstreamHeaders(all, upgrade !== undefined);
     const opts: Dispatcher.DispatchOptions =
       upgrade === undefined
         ? { origin, path: t.path, method: t.method as Dispatcher.HttpMethod, headers, body }
@@ -424,6 +539,7 @@ export class MeshClientRequest extends Writable {
         res.statusMessage = statusMessage ?? '';
         res.setHeaders(controller.rawHeaders, headers as HeaderRecord, this.#target.joinDuplicateHeaders === true);
         this.#res = res;
+        this.res = res;
         if (this.listenerCount('response') === 0) res.resume(); // as Node does: nobody reads, so discard
         this.#emitFromUpstream('response', res);
       },
@@ -434,8 +550,9 @@ export class MeshClientRequest extends Writable {
         res.statusCode = statusCode;
         res.setHeaders(controller.rawHeaders, headers as HeaderRecord, this.#target.joinDuplicateHeaders === true);
         res.complete = true;
+        this.res = res;
         if (this.listenerCount('upgrade') === 0) socket.destroy();
-        else this.#emitFromUpstream('upgrade', res, socket, Buffer.alloc(0));
+        else this.#emitFromUpstream('upgrade', res, socket, upgradeHead(socket));
         this.#emitClose();
       },
       onResponseData: (controller, chunk) => {
@@ -458,7 +575,9 @@ export class MeshClientRequest extends Writable {
         res.setTrailers(controller.rawTrailers, trailers as HeaderRecord | null, this.#target.joinDuplicateHeaders === true);
         res.complete = true;
         res.push(null);
-        res.once('end', () => this.#emitClose());
+        // As Node: a request whose connection goes back to the pool closes on the response's 'end';
+        // one whose connection does not (a HEAD, a `Connection: close` answer) after the response's 'close'.
+        res.once(this.method === 'HEAD' || closesConnection(res.headers.connection) ? 'close' : 'end', () => this.#emitClose());
       },
       onResponseError: (_controller, err) => {
         clearTimeout(this.#timer);
@@ -467,18 +586,42 @@ export class MeshClientRequest extends Writable {
           if (!this.destroyed) this.destroy(err);
           return;
         }
-        // As Node when the connection fails during the response: the response is aborted with ECONNRESET "aborted".
-        if (!res.complete && !res.destroyed) res.destroy(connectionReset('aborted', err));
-        // A request the application destroyed closes after its own 'error' (see _destroy).
-        if (!this.destroyed) this.#emitClose();
+        // A request the application destroyed ends its response itself (see _destroy).
+        if (this.destroyed) return;
+        if (!res.complete && !res.destroyed) {
+          // As Node when the connection fails during the response: the response is aborted with ECONNRESET "aborted".
+          res.destroy(connectionReset('aborted', err));
+          this.#emitClose();
+        } else if (res.closed) this.#emitClose();
+        // The application destroyed the response: as in Node, the request closes after it.
+        else res.once('close', () => this.#emitClose());
       },
     };
   }
 }
 
-function expectsContinue(headers: HeaderRecord): boolean {
-  const v = headers.expect;
+function expectsContinue(v: OutgoingValue | undefined): boolean {
   return typeof v === 'string' && v.trim().toLowerCase() === '100-continue';
+}
+
+function closesConnection(v: string | string[] | undefined): boolean {
+  return v !== undefined && (Array.isArray(v) ? v.join(',') : v).toLowerCase().split(',').some((t) => t.trim() === 'close');
+}
+
+/** The request is gone under its response: the response is aborted, as when Node's client loses the connection. */
+function abortResponse(res: MeshIncomingMessage): void {
+  if (!res.complete && !res.destroyed) res.destroy(connectionReset('aborted'));
+}
+
+/**
+ * The bytes that came after the 101 in the same read, which Node hands to
+ * 'upgrade' as `head`: undici puts them back on the socket, so they are taken
+ * from there (none when the socket already gave them away).
+ */
+function upgradeHead(socket: Duplex): Buffer {
+  if (socket.readableLength === 0 || socket.readableFlowing === true) return Buffer.alloc(0);
+  const head = socket.read() as Buffer | string | null;
+  return head === null ? Buffer.alloc(0) : typeof head === 'string' ? Buffer.from(head) : head;
 }
 
 /** The protocol asked for when the request is an upgrade (`Connection: upgrade` and `Upgrade: <protocol>`). */
@@ -501,7 +644,7 @@ function upgradeProtocol(headers: HeaderRecord): string | undefined {
  */
 function upstreamHeaders(headers: HeaderRecord, upgrade: boolean): HeaderRecord {
   const drop = (name: string): boolean =>
-    name === 'transfer-encoding' || name === 'keep-alive' || (name === 'expect' && expectsContinue(headers)) || (upgrade && (name === 'upgrade' || name === 'connection'));
+    name === 'transfer-encoding' || name === 'keep-alive' || (name === 'expect' && expectsContinue(headers.expect)) || (upgrade && (name === 'upgrade' || name === 'connection'));
   const names = Object.keys(headers);
   if (!names.some(drop)) return headers;
   const out: HeaderRecord = {};
