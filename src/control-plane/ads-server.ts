@@ -15,6 +15,7 @@ import { EnmeshError } from '../errors.ts';
 import { serviceDefinitions } from '../xds/protos.ts';
 import { ClientRecord } from './client-registry.ts';
 import type { ClientRegistry, StreamKind } from './client-registry.ts';
+import { StreamRefusal } from './ads-stream.ts';
 import type { StreamContext, StreamHooks } from './ads-stream.ts';
 import { DeltaStream } from './delta-stream.ts';
 import { FanOut } from './fan-out.ts';
@@ -190,6 +191,13 @@ export class AdsServer<P extends ProfileLike = ProfileLike> {
       try {
         stream.onRequest(req);
       } catch (err) {
+        if (err instanceof StreamRefusal) {
+          // A request beyond what one stream may hold: end it, and everything it held, now.
+          log.warn(`client ${record.id} (${record.nodeId || 'no node'}): ${err.message}`);
+          finish(`refused: ${err.message}`);
+          call.emit('error', { code: grpc.status[err.code], details: err.message });
+          return;
+        }
         // A bug must not take the server down: end this stream, the client reconnects.
         const message = err instanceof Error ? err.message : String(err);
         log.error(`client ${record.id}: ${message}`);

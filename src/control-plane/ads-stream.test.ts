@@ -269,3 +269,83 @@ describe('delta stream', () => {
     ]);
   });
 });
+
+/** A call whose transport takes a message only when told to, as HTTP/2 does when the peer reads. */
+class TransportCall<T> implements AdsCall<T> {
+  readonly written: T[] = [];
+  readonly #untaken: (() => void)[] = [];
+  get writableLength(): number {
+    return this.#untaken.length;
+  }
+  write(message: T, done?: () => void): boolean {
+    this.written.push(message);
+    this.#untaken.push(done ?? (() => {}));
+    // grpc-js's own buffer holds 16 messages before write says it is full.
+    return this.#untaken.length < 16;
+  }
+  once(): unknown {
+    return this;
+  }
+  /** The transport takes the oldest message. */
+  take(): void {
+    this.#untaken.shift()?.();
+  }
+}
+
+describe('stream limits', () => {
+  function withTransport(spec: Spec) {
+    const cache = new FakeCache();
+    cache.publish(spec);
+    const registry = new ClientRegistry();
+    const ctx: StreamContext = { cache, registry, profileForNode: () => ({ kind: 'test' }), log: silentLogger };
+    const record = new ClientRecord({ id: registry.nextId(), kind: 'sotw', address: 'test', connectedSince: 0 });
+    const call = new TransportCall<DiscoveryResponse>();
+    const stream = new SotwStream(call as never, ctx, record);
+    return { cache, call, stream };
+  }
+
+  it('hands the transport a response only while at most one other waits there', () => {
+    const { cache, call, stream } = withTransport({ [CLUSTER]: { a: '0' }, [LISTENER]: { l: '0' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names: [] });
+    stream.onRequest({ type_url: LISTENER, resource_names: [] });
+    expect(call.written).toHaveLength(2);
+    for (let i = 1; i <= 50; i++) cache.publish({ [CLUSTER]: { a: String(i) }, [LISTENER]: { l: String(i) } });
+    expect(call.written).toHaveLength(2);
+    // The peer reads: the latest state goes out, not the 50 versions in between.
+    call.take();
+    call.take();
+    call.take();
+    expect(call.written.slice(2).map((r) => names(r))).toEqual([['a@50'], ['l@50']]);
+  });
+
+  it('counts one answer per response and keeps at most 4 KiB of a NACK error', () => {
+    const { call, stream } = withTransport({ [CLUSTER]: { a: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names: [] });
+    const sent = call.written[0]!;
+    const record = (stream as unknown as { record: ClientRecord }).record;
+    stream.onRequest({ type_url: CLUSTER, resource_names: [], response_nonce: sent.nonce, error_detail: { message: 'x'.repeat(100_000) } });
+    stream.onRequest({ type_url: CLUSTER, resource_names: [], response_nonce: sent.nonce, error_detail: { message: 'again' } });
+    // A confused client answering the same response again without an error: not an ACK of what it rejected.
+    stream.onRequest({ type_url: CLUSTER, resource_names: [], response_nonce: sent.nonce });
+    const t = record.type(CLUSTER);
+    expect(t.nacks).toBe(1);
+    expect(t.acks).toBe(0);
+    expect(t.ackedVersion).toBe('');
+    expect(t.lastNack!.error.length).toBeLessThanOrEqual(4097);
+  });
+
+  it('takes a first delta request that only unsubscribes as naming something, not as the legacy wildcard', () => {
+    const { call, stream, record } = setup<DeltaDiscoveryResponse>('delta', { [CLUSTER]: { a: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names_unsubscribe: ['gone'] });
+    expect(record.type(CLUSTER).wildcard).toBe(false);
+    expect(call.written).toEqual([]);
+  });
+
+  it('ignores a repeated name in a SotW request', () => {
+    const { call, stream } = setup<DiscoveryResponse>('sotw', { [LISTENER]: { l: '1' } });
+    stream.onRequest({ node: { id: 'n' }, type_url: LISTENER, resource_names: ['l', 'l'] });
+    stream.onRequest({ type_url: LISTENER, resource_names: ['l', 'l', 'l'], response_nonce: call.written[0]!.nonce });
+    stream.onRequest({ type_url: LISTENER, resource_names: ['l'], response_nonce: call.written[0]!.nonce });
+    expect(call.written).toHaveLength(1);
+  });
+});

@@ -4,10 +4,16 @@
  *
  * Responses are never queued. A stream keeps only the set of types that need
  * a look (at most one entry per type) and builds each response from the
- * current snapshot at the moment it can be written; while `call.write` says
- * the transport is full, the stream waits for 'drain'. A client that stops
- * reading therefore costs one buffered response and a small set, however many
- * snapshots are published meanwhile, and gets the latest state when it reads.
+ * current snapshot at the moment it can be written. It hands the transport a
+ * response only while at most one earlier one is still waiting there (grpc-js
+ * itself would buffer 16 before `write` says it is full): a client that stops
+ * reading therefore costs what its HTTP/2 window and socket hold plus about
+ * two responses, however many snapshots are published meanwhile, and gets the
+ * latest state when it reads.
+ *
+ * What one client can make a stream hold is bounded: at most
+ * `MAX_TYPES_PER_STREAM` resource types and `MAX_NAMES_PER_TYPE` names per
+ * type; a request beyond either ends the stream with RESOURCE_EXHAUSTED.
  *
  * Make before break: types are pushed CDS → EDS → LDS → RDS, so a client
  * learns about a new cluster (and its endpoints) before a route sends traffic
@@ -24,8 +30,40 @@ import type { ChangeListener, ProfileLike } from './snapshot-cache.ts';
 
 /** The part of a grpc-js server duplex call a stream writes to. */
 export interface AdsCall<Res> {
-  write(message: Res): boolean;
+  /** `done` runs once the transport took the message (HTTP/2 accepted it). */
+  write(message: Res, done?: () => void): boolean;
   once(event: 'drain', listener: () => void): unknown;
+  /** Messages written and not yet taken by the transport (Node's Writable). */
+  readonly writableLength?: number;
+}
+
+/** Resource types one stream may use; xDS clients use a handful (Envoy at most about ten). */
+export const MAX_TYPES_PER_STREAM = 32;
+
+/**
+ * Names one stream may subscribe to per type (a SotW request's list, or a delta
+ * stream's subscriptions and initial versions): ten times the largest realistic
+ * mesh, so that no request can make the stream hold an unbounded set.
+ */
+export const MAX_NAMES_PER_TYPE = 100_000;
+
+/** Longest NACK error kept and logged (the enmesh client caps its own at 4 KiB). */
+const MAX_NACK_ERROR = 4096;
+
+/**
+ * Responses the transport may still be holding when the next is handed over:
+ * one in flight and one waiting. More would sit in grpc-js's buffer unread.
+ */
+const MAX_UNTAKEN = 1;
+
+/** A request the server refuses to carry out; the stream ends with this gRPC status. */
+export class StreamRefusal extends Error {
+  readonly code: 'RESOURCE_EXHAUSTED';
+  constructor(code: 'RESOURCE_EXHAUSTED', message: string) {
+    super(message);
+    this.name = 'StreamRefusal';
+    this.code = code;
+  }
 }
 
 export interface StreamHooks {
@@ -79,13 +117,24 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
   /** Types holding removals back until the rest of the push is out. */
   readonly #deferred = new Set<string>();
   #blocked = false;
+  /** Blocked because `write` returned false: only 'drain' unblocks. */
+  #awaitingDrain = false;
   #closed = false;
   #nonce = 0;
   #lastBuildError = '';
+  #warnedNode = false;
   readonly #unsubscribe: () => void;
   readonly #onDrain = (): void => {
+    this.#awaitingDrain = false;
     this.#blocked = false;
-    this.#push();
+    this.#schedulePush();
+  };
+  /** Each write's completion: the transport took a response, so another may follow. */
+  readonly #onTaken = (): void => {
+    if (!this.#blocked || this.#awaitingDrain) return;
+    if ((this.#call.writableLength ?? 0) > MAX_UNTAKEN) return;
+    this.#blocked = false;
+    this.#schedulePush();
   };
   readonly #pushLater = (): void => this.#push();
 
@@ -115,16 +164,36 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     return this.#closed;
   }
 
-  /** Feeds one request from the client. */
+  /** Feeds one request from the client. Throws `StreamRefusal` when the stream must end. */
   onRequest(req: Req): void {
     if (this.#closed) return;
     const node = req.node ?? undefined;
     const first = this.#profile === undefined;
     if (first) this.#adoptNode(node ?? {});
-    if (node !== undefined) this.ctx.hooks?.onNode?.(this.record, node, first);
+    if (node !== undefined && (first || this.#sameNode(node))) this.ctx.hooks?.onNode?.(this.record, node, first);
     if (this.#closed) return;
-    if (req.type_url !== undefined && req.type_url !== '') this.handle(req, req.type_url);
+    const typeUrl = req.type_url ?? '';
+    if (typeUrl !== '') {
+      if (!this.record.types.has(typeUrl) && this.record.types.size >= MAX_TYPES_PER_STREAM) {
+        throw new StreamRefusal('RESOURCE_EXHAUSTED', `a stream may use at most ${MAX_TYPES_PER_STREAM} resource types`);
+      }
+      this.handle(req, typeUrl);
+    }
     this.#schedulePush();
+  }
+
+  /**
+   * The node of a later request must be the stream's own (xDS: identical when
+   * repeated). Another one is ignored, so that its metadata (a registration,
+   * say) is never taken for this stream's.
+   */
+  #sameNode(node: NodeLike): boolean {
+    if ((node.id ?? '') === this.record.nodeId && (node.cluster ?? '') === this.record.nodeCluster) return true;
+    if (!this.#warnedNode) {
+      this.#warnedNode = true;
+      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) sent a request naming node "${node.id ?? ''}"; its node is ignored`);
+    }
+    return false;
   }
 
   /** Ends the stream's bookkeeping; idempotent. */
@@ -159,10 +228,13 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
    */
   protected recordAck(t: TypeRecord, req: Req, typeUrl: string): void {
     const nonce = req.response_nonce ?? '';
-    if (nonce === '') return;
+    // A response is answered once. Later requests echoing its nonce (grpc-js-xds repeats a standing
+    // NACK on each request of the type) change subscriptions, not its ACK or NACK.
+    if (nonce === '' || nonce === t.answeredNonce) return;
     // The latest response, or (delta) an older one still unanswered: its NACK must not be lost.
     const version = nonce === t.sentNonce ? t.sentVersion : t.unanswered.get(nonce);
     if (version === undefined) return;
+    if (nonce === t.sentNonce) t.answeredNonce = nonce;
     if (t.unanswered.size > 0) {
       // Answers come in order: this one settles every older response too.
       for (const k of t.unanswered.keys()) {
@@ -172,10 +244,12 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
     }
     const err = req.error_detail;
     if (err !== undefined && err !== null) {
-      t.lastNack = { version, error: err.message ?? '', at: Date.now() };
+      const raw = err.message ?? '';
+      const error = raw.length > MAX_NACK_ERROR ? `${raw.slice(0, MAX_NACK_ERROR)}…` : raw;
+      t.lastNack = { version, error, at: Date.now() };
       t.nacks += 1;
-      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${version}: ${err.message ?? ''}`);
-      this.ctx.hooks?.onAck?.(this.record, typeUrl, err.message ?? '');
+      this.ctx.log.warn(`client ${this.record.id} (${this.record.nodeId}) rejected ${typeUrl} version ${version}: ${error}`);
+      this.ctx.hooks?.onAck?.(this.record, typeUrl, error);
     } else {
       t.ackedVersion = version;
       t.acks += 1;
@@ -197,6 +271,14 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
   protected nextNonce(): string {
     this.#nonce += 1;
     return String(this.#nonce);
+  }
+
+  /** Records a response about to be written: the latest of its type, not yet answered. */
+  protected noteSent(t: TypeRecord, version: string, nonce: string): void {
+    t.sentVersion = version;
+    t.sentNonce = nonce;
+    t.answeredNonce = '';
+    t.responses += 1;
   }
 
   #adoptNode(node: NodeLike): void {
@@ -232,9 +314,14 @@ export abstract class AdsStream<Req extends RequestLike, Res, P extends ProfileL
       set.delete(typeUrl);
       const response = this.produce(typeUrl, snapshot, removeNow);
       if (response !== undefined) this.ctx.hooks?.onResponse?.(this.record, typeUrl);
-      if (response !== undefined && !this.#call.write(response)) {
+      if (response === undefined) continue;
+      if (!this.#call.write(response, this.#onTaken)) {
         this.#blocked = true;
+        this.#awaitingDrain = true;
         this.#call.once('drain', this.#onDrain);
+      } else if ((this.#call.writableLength ?? 0) > MAX_UNTAKEN) {
+        // Still accepted, but the transport has not taken the last ones: wait for a write to complete.
+        this.#blocked = true;
       }
     }
   }

@@ -28,6 +28,8 @@ export class TypeRecord {
   /** Version of the last response sent ('' before the first). */
   sentVersion = '';
   sentNonce = '';
+  /** `sentNonce` once the client answered it ('' until then): a response is ACKed or NACKed once. */
+  answeredNonce = '';
   /**
    * Delta only: responses sent and not answered yet, nonce → version, oldest
    * first. A delta client answers every response, in order, so a NACK may name

@@ -2,20 +2,27 @@
  * Incremental ADS (DeltaAggregatedResources): responses carry only resources
  * whose version differs from what the client holds, plus `removed_resources`.
  *
- * - Subscriptions: `*` subscribes to all; for LDS and CDS an empty first
- *   request does too (legacy wildcard). Other names are explicit.
+ * - Subscriptions: `*` subscribes to all; for LDS and CDS a first request
+ *   naming nothing (to subscribe or unsubscribe) does too (legacy wildcard).
+ *   Other names are explicit.
  * - What the client holds starts from `initial_resource_versions`, so a
  *   reconnecting client is not sent what it already has; after that it is
  *   what this stream sent. A NACKed resource is thus never resent: only a
  *   changed one is.
- * - A subscribed name that does not exist is answered with a removal, once.
+ * - A name in `resource_names_subscribe` is always answered, even one the
+ *   client holds at the latest version (it may have dropped it): with the
+ *   resource, or with a removal when it does not exist. A name that goes on
+ *   not existing is reported once.
+ * - Unsubscribing a name while subscribed to `*` too is answered (xDS: the
+ *   client cannot tell whether the wildcard covers it): with the resource if
+ *   it exists, else a removal. Other unsubscriptions need no answer.
  * - The first look at a subscribed type always answers (possibly empty) so
  *   the client knows its initial fetch is complete.
  * - One response never both removes and adds a name; clusters and endpoints
  *   are removed after the listeners and routes that used them changed.
  */
 import { CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER } from '../xds/type-urls.ts';
-import { AdsStream } from './ads-stream.ts';
+import { AdsStream, MAX_NAMES_PER_TYPE, StreamRefusal } from './ads-stream.ts';
 import type { TypeRecord } from './client-registry.ts';
 import { sharedNonce } from './messages.ts';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DeltaResource } from './messages.ts';
@@ -28,8 +35,10 @@ interface DeltaTypeState {
   answered: boolean;
   /** Name → version the client holds. */
   readonly held: Map<string, string>;
-  /** Names already reported as not existing. */
+  /** Explicitly subscribed names already reported as not existing. */
   readonly toldMissing: Set<string>;
+  /** Names unsubscribed while the wildcard stays: the next response says whether the wildcard has them. */
+  readonly reanswer: Set<string>;
   /**
    * Type version whose resources the client holds exactly, for its current
    * subscription (undefined after a subscription change or while removals
@@ -97,37 +106,66 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     let s = this.#types.get(typeUrl);
     const first = s === undefined;
     if (s === undefined) {
-      s = { answered: false, held: new Map(), toldMissing: new Set(), upToDate: undefined, syncedTo: undefined, subscription: '' };
+      s = {
+        answered: false,
+        held: new Map(),
+        toldMissing: new Set(),
+        reanswer: new Set(),
+        upToDate: undefined,
+        syncedTo: undefined,
+        subscription: '',
+      };
       this.#types.set(typeUrl, s);
     }
     this.recordAck(t, req, typeUrl);
 
     if (first) {
       const initial = req.initial_resource_versions ?? {};
-      for (const name of Object.keys(initial)) s.held.set(name, initial[name]!);
+      const names = Object.keys(initial);
+      if (names.length > MAX_NAMES_PER_TYPE) {
+        throw new StreamRefusal('RESOURCE_EXHAUSTED', `initial_resource_versions may hold at most ${MAX_NAMES_PER_TYPE} resources per type`);
+      }
+      for (const name of names) s.held.set(name, initial[name]!);
     }
     const subscribe = req.resource_names_subscribe ?? [];
     const unsubscribe = req.resource_names_unsubscribe ?? [];
     let changed = first;
-    if (first && subscribe.length === 0 && (typeUrl === LISTENER || typeUrl === CLUSTER)) t.wildcard = true;
+    if (first && subscribe.length === 0 && unsubscribe.length === 0 && (typeUrl === LISTENER || typeUrl === CLUSTER)) t.wildcard = true;
     for (const name of subscribe) {
       if (name === '*') {
         if (!t.wildcard) changed = true;
         t.wildcard = true;
-      } else if (!t.names.has(name)) {
-        t.names.add(name);
-        changed = true;
+        continue;
       }
+      if (!t.names.has(name)) {
+        t.names.add(name);
+        if (t.names.size > MAX_NAMES_PER_TYPE) {
+          throw new StreamRefusal('RESOURCE_EXHAUSTED', `a stream may subscribe to at most ${MAX_NAMES_PER_TYPE} resources per type`);
+        }
+      }
+      // Answered even when the client holds it: it may have dropped it. On the first request,
+      // what it holds is what it says it holds (initial_resource_versions).
+      if (!first) {
+        s.held.delete(name);
+        s.toldMissing.delete(name);
+      }
+      changed = true;
     }
     for (const name of unsubscribe) {
       // The client forgets what it unsubscribed from; a later subscribe gets it again.
       if (name === '*') {
         t.wildcard = false;
         for (const held of [...s.held.keys()]) if (!t.names.has(held)) s.held.delete(held);
-      } else {
-        t.names.delete(name);
-        s.toldMissing.delete(name);
-        if (!t.wildcard) s.held.delete(name);
+        continue;
+      }
+      const was = t.names.delete(name);
+      s.toldMissing.delete(name);
+      if (!t.wildcard) {
+        s.held.delete(name);
+      } else if (was) {
+        s.held.delete(name);
+        s.reanswer.add(name);
+        changed = true;
       }
     }
     if (changed || unsubscribe.length > 0) {
@@ -178,7 +216,8 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
       }
       removed.push(name);
       s.held.delete(name);
-      s.toldMissing.add(name);
+      // Only a subscribed name can be asked about again; a wildcard's removals are not kept.
+      if (t.names.has(name)) s.toldMissing.add(name);
     }
     for (const name of t.names) {
       if (!all.has(name) && !s.toldMissing.has(name) && !s.held.has(name)) {
@@ -186,17 +225,17 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
         s.toldMissing.add(name);
       }
     }
+    if (t.wildcard) for (const name of s.reanswer) if (!all.has(name) && !t.names.has(name)) removed.push(name);
+    s.reanswer.clear();
     s.upToDate = heldBack ? undefined : version;
     s.syncedTo = heldBack ? undefined : all;
     const wanted = t.wildcard || t.names.size > 0;
     if (resources.length === 0 && removed.length === 0 && (s.answered || !wanted)) return undefined;
     s.answered = true;
     const nonce = this.nextNonce();
-    t.sentVersion = version;
-    t.sentNonce = nonce;
+    this.noteSent(t, version, nonce);
     rememberUnanswered(t, nonce, version);
     t.sentResources = [...s.held.keys()];
-    t.responses += 1;
     return { system_version_info: version, resources, type_url: typeUrl, removed_resources: removed, nonce };
   }
 
@@ -208,7 +247,7 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     }
     for (const name of change.removed) {
       s.held.delete(name);
-      s.toldMissing.add(name);
+      if (t.names.has(name)) s.toldMissing.add(name);
     }
     s.upToDate = version;
     s.syncedTo = all;
@@ -217,11 +256,9 @@ export class DeltaStream<P extends ProfileLike = ProfileLike> extends AdsStream<
     // A shared response carries a shared nonce: every stream writes the same bytes. A stream
     // never gets the same change twice (it moves on from `from`), so the nonce is new to it.
     const nonce = encode === undefined ? this.nextNonce() : (change.nonce ??= sharedNonce());
-    t.sentVersion = version;
-    t.sentNonce = nonce;
+    this.noteSent(t, version, nonce);
     rememberUnanswered(t, nonce, version);
     t.sentResources = change.held;
-    t.responses += 1;
     const response = (): DeltaDiscoveryResponse => ({
       system_version_info: version,
       resources: [...change.resources],

@@ -3,8 +3,10 @@
  * type carries the complete set the client should hold.
  *
  * - LDS and CDS: every subscribed resource that exists (all of them for a
- *   wildcard subscription, i.e. empty `resource_names` on the first request);
- *   leaving one out tells the client it does not exist.
+ *   wildcard subscription: `*`, or the legacy form, an empty `resource_names`
+ *   on every request of the type so far); leaving one out tells the client it
+ *   does not exist. Once a name (`*` included) was listed, an empty list
+ *   unsubscribes from everything.
  * - RDS and EDS: the requested resources that exist; a client waiting for a
  *   missing one keeps waiting (nothing is sent until one of them exists).
  * - ACK/NACK: a request echoing the nonce of the last response is an ACK,
@@ -16,7 +18,7 @@
  */
 import { CLUSTER, LISTENER } from '../xds/type-urls.ts';
 import type { AnyMessage } from '../xds/protos.ts';
-import { AdsStream } from './ads-stream.ts';
+import { AdsStream, MAX_NAMES_PER_TYPE, StreamRefusal } from './ads-stream.ts';
 import { CONTROL_PLANE_ID, sharedNonce } from './messages.ts';
 import type { DiscoveryRequest, DiscoveryResponse } from './messages.ts';
 import { resourcesOf } from './snapshot.ts';
@@ -25,6 +27,8 @@ import type { ProfileLike } from './snapshot-cache.ts';
 
 interface SotwTypeState {
   requested: boolean;
+  /** A request listed a name (`*` included): an empty list no longer means the legacy wildcard. */
+  named: boolean;
   /** `name@version,...` of the last response; undefined before the first. */
   sentKey: string | undefined;
   /** Sorted subscription of the last LDS/CDS response. */
@@ -40,6 +44,8 @@ interface SotwTypeState {
    * looking at any resource.
    */
   upToDate: string | undefined;
+  /** The shared selection this stream uses for the type, counted in its `users`. */
+  holding: Holding | undefined;
 }
 
 /** What a subscription selects from one snapshot; shared by every stream with that subscription. */
@@ -52,12 +58,22 @@ interface Selection {
   /** Nonce and bytes of the response, made once for every stream that sends it (see `StreamContext.encode`). */
   nonce?: string;
   encoded?: Uint8Array;
+  /** Streams whose current selection this is; at 0 it leaves its snapshot's map. */
+  users: number;
+}
+
+interface Holding {
+  readonly bySub: Map<string, Selection>;
+  readonly subscription: string;
+  readonly selection: Selection;
 }
 
 /**
  * Selections by snapshot, then by type and subscription. Thousands of clients
  * subscribe alike: they share one selection and one encoding per snapshot
- * instead of each sorting, keying and serializing the same resources.
+ * instead of each sorting, keying and serializing the same resources. A
+ * selection stays only while some stream uses it, so a client changing its
+ * subscription again and again leaves nothing behind.
  */
 const selections = new WeakMap<Snapshot, Map<string, Selection>>();
 
@@ -68,7 +84,16 @@ function select(resources: SnapshotResource[]): Selection {
     byName: new Map(resources.map((r) => [r.name, r])),
     names: resources.map((r) => r.name),
     key: resources.map((r) => `${r.name}@${r.version}`).join(','),
+    users: 0,
   };
+}
+
+function release(s: SotwTypeState): void {
+  const h = s.holding;
+  if (h === undefined) return;
+  s.holding = undefined;
+  h.selection.users -= 1;
+  if (h.selection.users === 0 && h.bySub.get(h.subscription) === h.selection) h.bySub.delete(h.subscription);
 }
 
 /** Types whose SotW response must list every subscribed resource (absence means deletion). */
@@ -83,24 +108,43 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
     return this.#types.keys();
   }
 
+  override close(): void {
+    super.close();
+    for (const s of this.#types.values()) release(s);
+  }
+
   protected override handle(req: DiscoveryRequest, typeUrl: string): void {
+    const names = req.resource_names ?? [];
+    if (names.length > MAX_NAMES_PER_TYPE) {
+      throw new StreamRefusal('RESOURCE_EXHAUSTED', `a request may name at most ${MAX_NAMES_PER_TYPE} resources, got ${names.length}`);
+    }
     const t = this.record.type(typeUrl);
     let s = this.#types.get(typeUrl);
     if (s === undefined) {
-      s = { requested: false, sentKey: undefined, sentNamesKey: '', sent: new Map(), subscription: '', upToDate: undefined };
+      s = {
+        requested: false,
+        named: false,
+        sentKey: undefined,
+        sentNamesKey: '',
+        sent: new Map(),
+        subscription: '',
+        upToDate: undefined,
+        holding: undefined,
+      };
       this.#types.set(typeUrl, s);
     }
     this.recordAck(t, req, typeUrl);
 
-    const names = req.resource_names ?? [];
-    const star = names.includes('*');
-    const wildcard = s.requested ? star || (t.wildcard && names.length === 0) : star || (names.length === 0 && allRequired(typeUrl));
-    let changed = !s.requested || wildcard !== t.wildcard || names.length - (star ? 1 : 0) !== t.names.size;
-    if (!changed) for (const n of names) if (n !== '*' && !t.names.has(n)) changed = true;
+    const next = new Set(names);
+    const star = next.delete('*');
+    if (names.length > 0) s.named = true;
+    const wildcard = star || (!s.named && allRequired(typeUrl));
+    let changed = !s.requested || wildcard !== t.wildcard || next.size !== t.names.size;
+    if (!changed) for (const n of next) if (!t.names.has(n)) changed = true;
     if (changed) {
       t.wildcard = wildcard;
       t.names.clear();
-      for (const n of names) if (n !== '*') t.names.add(n);
+      for (const n of next) t.names.add(n);
       s.subscription = `${typeUrl}\n${wildcard ? '*' : [...t.names].sort().join('\n')}`;
       s.upToDate = undefined;
       this.markDirty(typeUrl);
@@ -125,7 +169,13 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
       }
       if (kept !== undefined) this.deferRemovals(typeUrl);
     }
-    const sel = kept === undefined ? this.#shared(snapshot, typeUrl, s, all) : select([...this.#pick(t, all), ...kept]);
+    let sel: Selection;
+    if (kept === undefined) {
+      sel = this.#shared(snapshot, typeUrl, s, all);
+    } else {
+      release(s);
+      sel = select([...this.#pick(t, all), ...kept]);
+    }
     s.upToDate = kept === undefined ? typeVersion : undefined;
     const required = allRequired(typeUrl);
     const namesKey = required ? s.subscription : '';
@@ -151,10 +201,8 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
     // content under the same nonce, so an ACK of either accepts the same thing.)
     const shared = encode !== undefined && kept === undefined;
     const nonce = shared ? (sel.nonce ??= sharedNonce()) : this.nextNonce();
-    t.sentVersion = version;
-    t.sentNonce = nonce;
+    this.noteSent(t, version, nonce);
     t.sentResources = sel.names;
-    t.responses += 1;
     s.sent = sel.byName;
     if (!shared) return response(nonce);
     sel.encoded ??= encode(response(nonce));
@@ -172,6 +220,7 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
     return out;
   }
 
+  /** The selection of `snapshot` for the stream's subscription, shared, and held for this stream. */
   #shared(snapshot: Snapshot, typeUrl: string, s: SotwTypeState, all: ReadonlyMap<string, SnapshotResource>): Selection {
     let bySub = selections.get(snapshot);
     if (bySub === undefined) selections.set(snapshot, (bySub = new Map()));
@@ -179,6 +228,11 @@ export class SotwStream<P extends ProfileLike = ProfileLike> extends AdsStream<D
     if (sel === undefined) {
       sel = select(this.#pick(this.record.type(typeUrl), all));
       bySub.set(s.subscription, sel);
+    }
+    if (s.holding?.selection !== sel) {
+      release(s);
+      sel.users += 1;
+      s.holding = { bySub, subscription: s.subscription, selection: sel };
     }
     return sel;
   }
