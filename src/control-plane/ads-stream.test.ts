@@ -304,18 +304,21 @@ describe('stream limits', () => {
     return { cache, call, stream };
   }
 
-  it('hands the transport a response only while at most one other waits there', () => {
-    const { cache, call, stream } = withTransport({ [CLUSTER]: { a: '0' }, [LISTENER]: { l: '0' } });
+  it('hands the transport a response only while at most three others wait there', () => {
+    const spec = (v: string): Spec => ({ [CLUSTER]: { a: v }, [CLA]: { e: v }, [LISTENER]: { l: v }, [RDS]: { r: v } });
+    const { cache, call, stream } = withTransport(spec('0'));
     stream.onRequest({ node: { id: 'n' }, type_url: CLUSTER, resource_names: [] });
-    stream.onRequest({ type_url: LISTENER, resource_names: [] });
-    expect(call.written).toHaveLength(2);
-    for (let i = 1; i <= 50; i++) cache.publish({ [CLUSTER]: { a: String(i) }, [LISTENER]: { l: String(i) } });
-    expect(call.written).toHaveLength(2);
-    // The peer reads: the latest state goes out, not the 50 versions in between.
+    for (const [type, name] of [[CLA, 'e'], [LISTENER, 'l'], [RDS, 'r']] as const) stream.onRequest({ type_url: type, resource_names: [name] });
+    // A whole push in one pass; then four untaken, and nothing more goes.
+    expect(call.written).toHaveLength(4);
+    for (let i = 1; i <= 50; i++) cache.publish(spec(String(i)));
+    expect(call.written).toHaveLength(4);
+    // The transport takes one: one more goes.
     call.take();
-    call.take();
-    call.take();
-    expect(call.written.slice(2).map((r) => names(r))).toEqual([['a@50'], ['l@50']]);
+    expect(call.written).toHaveLength(5);
+    // The peer reads on: each type's latest state goes out, not the 50 versions in between.
+    while (call.writableLength > 0) call.take();
+    expect(call.written.slice(4).map((r) => names(r))).toEqual([['a@50'], ['e@50'], ['l@50'], ['r@50']]);
   });
 
   it('counts one answer per response and keeps at most 4 KiB of a NACK error', () => {

@@ -232,7 +232,7 @@ describe('bounds', () => {
     expect(h.cp.registry.byNodeId('delta-too-many-names')).toEqual([]);
   });
 
-  it('holds at most a couple of responses for a client that stops reading, and sends it the latest when it reads', async () => {
+  it('holds at most a few responses for a client that stops reading, and sends it the latest when it reads', async () => {
     // 20 more services of 120 endpoints: every EDS response (~185 kB) overflows an HTTP/2 window.
     const bulk = (port: number): string =>
       ratings(port) +
@@ -252,9 +252,9 @@ describe('bounds', () => {
         await sleep(30);
       }
       await sleep(300);
-      // One response in HTTP/2's hands and one waiting; nothing more is queued for this client.
+      // One response in HTTP/2's hands and at most three waiting; nothing more is queued for this client.
       const written = recordOf('stops-reading')!.types.get(CLA)!.responses;
-      expect(written).toBeLessThanOrEqual(4);
+      expect(written).toBeLessThanOrEqual(6);
       client.resume();
       const hasLatest = (r: DiscoveryResponse): boolean =>
         r.resources.some((a) => nameOf(a) === ALL && JSON.stringify(fromAny(a)).includes('7212'));
