@@ -88,6 +88,8 @@ class AttemptHandler implements Handler {
   controller: Controller | undefined;
   /** Set once the call has given up on this attempt (timeout, retry, app abort). */
   abandoned = false;
+  /** A hedged copy cancelled because another answered first. */
+  lostRace = false;
   /** Draining a response that will be retried. */
   draining = false;
   drained = 0;
@@ -388,6 +390,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     if (limit !== undefined) {
       const r = limit.acquire(this);
       if (r === OVERFLOW) {
+        this.#reportDrop();
         this.#localReply(503, `${this.#backend.service}: too many requests in flight and queued (${overflowLimits(limit)})`, ResponseFlags.UPSTREAM_OVERFLOW);
         return;
       }
@@ -398,6 +401,11 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
       this.#holdsSlot = true;
     }
     this.#afterSlot(now);
+  }
+
+  /** A call refused by the destination's limits is a drop in load reports (LRS counts circuit-breaker overflow so). */
+  #reportDrop(): void {
+    this.runtime.load?.drop(clusterName(this.#backend.service, this.svc.service.port, this.#backend.subset));
   }
 
   /** @internal a queued call got its slot. */
@@ -415,6 +423,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     const breaker = this.#policies?.breaker;
     if (breaker !== undefined) {
       if (!breaker.tryAcquire()) {
+        this.#reportDrop();
         this.#localReply(503, `${this.#backend.service}: circuit breaker open`, ResponseFlags.UPSTREAM_OVERFLOW);
         return;
       }
@@ -626,6 +635,7 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     for (const other of this.#hedged ?? []) {
       if (other === winner || other.settled) continue;
       other.abandoned = true;
+      other.lostRace = true;
       this.#settle(other, false);
       other.controller?.abort(new EnmeshError('ENMESH_ERR_TIMEOUT', 'hedged attempt lost the race'));
     }
@@ -713,7 +723,9 @@ export class OutboundCall implements RequestView, SlotWaiter, DeadlineEntry, Pic
     this.#live--;
     attempt.span?.end(attempt.status, undefined, err);
     const elapsed = now - attempt.startedAt;
-    attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, elapsed);
+    // A copy that lost the hedge race, or an attempt the application aborted, did not fail at the endpoint.
+    if (attempt.lostRace || this.#aborted) attempt.load?.cancel();
+    else attempt.load?.end(ok && attempt.status > 0 && attempt.status < 500, elapsed);
     clearTimeout(attempt.perTryTimer);
     this.runtime.feedback.onEnd(attempt.endpoint, ok ? attempt.latencyMs : elapsed, ok, now);
     // Outlier detection: the status if headers came, else the error if the endpoint is to blame.

@@ -5,12 +5,14 @@
  * does when a cluster names an LRS server:
  *
  *   client: { node, cluster_stats: [] }           — opens the stream
- *   server: { load_reporting_interval, send_all_clusters | clusters }
+ *   server: { load_reporting_interval, send_all_clusters | clusters, report_endpoint_granularity }
  *   client: { cluster_stats } every interval      — counters since the last report
  *
  * The server may send a new response at any time to change the interval or
  * the clusters. A broken stream is reopened after a jittered backoff; the
- * counters keep accumulating meanwhile and go out with the next report.
+ * counters keep accumulating meanwhile and go out with the next report, whose
+ * `load_report_interval` covers the gap. LRS has no acknowledgement: a report
+ * written just as the stream breaks is lost, never sent twice.
  */
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
@@ -63,6 +65,7 @@ interface LoadStatsResponse {
   clusters?: string[];
   send_all_clusters?: boolean;
   load_reporting_interval?: { seconds?: string | number; nanos?: number } | null;
+  report_endpoint_granularity?: boolean;
 }
 
 type LrsCall = grpc.ClientDuplexStream<object, LoadStatsResponse>;
@@ -77,6 +80,8 @@ export class LoadReportClient extends EventEmitter<LoadReportClientEvents> {
   #reconnect: unknown;
   #intervalMs: number | undefined;
   #wanted: (cluster: string) => boolean = () => false;
+  /** The server asked for per-endpoint entries (`report_endpoint_granularity`). */
+  #endpoints = false;
   #closed = false;
 
   constructor(options: LoadReportClientOptions) {
@@ -136,7 +141,8 @@ export class LoadReportClient extends EventEmitter<LoadReportClientEvents> {
     this.#backoff.reset();
     const d = res.load_reporting_interval;
     const ms = d == null ? 0 : Number(d.seconds ?? 0) * 1000 + Number(d.nanos ?? 0) / 1e6;
-    const interval = Math.max(MIN_REPORT_INTERVAL_MS, ms);
+    const interval = Number.isFinite(ms) ? Math.max(MIN_REPORT_INTERVAL_MS, ms) : MIN_REPORT_INTERVAL_MS;
+    this.#endpoints = res.report_endpoint_granularity === true;
     if (res.send_all_clusters === true) {
       this.#wanted = () => true;
     } else {
@@ -165,7 +171,7 @@ export class LoadReportClient extends EventEmitter<LoadReportClientEvents> {
     const policies = this.#options.policies;
     if (policies !== undefined) {
       try {
-        addPolicyStats(stats, policies().filter((p) => this.#wanted(p.cluster)));
+        addPolicyStats(stats, policies().filter((p) => this.#wanted(p.cluster)), this.#endpoints);
       } catch {
         // Policy state is a courtesy: a failure to read it must not stop load reports.
       }

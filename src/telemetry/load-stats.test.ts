@@ -38,6 +38,22 @@ describe('LoadStore', () => {
     expect(store.take()).toEqual([]);
   });
 
+  it('writes load_report_interval as a valid Duration, nanos below one second', () => {
+    let now = 0;
+    const store = new LoadStore(() => now);
+    store.locality('c').start();
+    now = 1999.9999999;
+    expect(store.take()[0]!.load_report_interval).toEqual({ seconds: 2, nanos: 0 });
+    now += 1500.25;
+    expect(store.take()[0]!.load_report_interval).toEqual({ seconds: 1, nanos: 500_250_000 });
+    for (const step of [999.9999996, 59_999.99999999]) {
+      now += step;
+      const d = store.take()[0]!.load_report_interval;
+      expect(d.nanos).toBeLessThan(1e9);
+      expect(d.seconds * 1000 + d.nanos / 1e6).toBeCloseTo(step, 3);
+    }
+  });
+
   it('reports drops by category and honours the cluster filter', () => {
     const store = new LoadStore(() => 0);
     store.drop('outbound|1||a', 'rate_limit');
@@ -108,5 +124,21 @@ describe('policy state in load reports', () => {
     expect(l.load_metric_stats).toEqual([{ metric_name: BREAKER_OPEN_METRIC, num_requests_finished_with_metric: 1, total_metric_value: 1 }]);
     expect(l.upstream_endpoint_stats![0]!.address).toEqual({ socket_address: { address: '::1', port_value: 9080 } });
     expect(l.upstream_endpoint_stats![0]!.load_metric_stats[0]!.metric_name).toBe(EJECTED_METRIC);
+  });
+
+  it('leaves endpoint entries out unless the server asked for endpoint granularity', () => {
+    const stats: ClusterStatsMessage[] = [];
+    addPolicyStats(
+      stats,
+      [
+        { cluster: 'outbound|9080||reviews', breakerOpen: true, ejected: ['10.0.0.1:9080'] },
+        { cluster: 'outbound|9081||details', breakerOpen: false, ejected: ['10.0.0.2:9081'] },
+      ],
+      false,
+    );
+    expect(stats).toHaveLength(1);
+    expect(stats[0]!.cluster_name).toBe('outbound|9080||reviews');
+    expect(stats[0]!.upstream_locality_stats[0]!.upstream_endpoint_stats ?? []).toEqual([]);
+    expect(stats[0]!.upstream_locality_stats[0]!.load_metric_stats[0]!.metric_name).toBe(BREAKER_OPEN_METRIC);
   });
 });

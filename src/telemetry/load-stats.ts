@@ -48,7 +48,11 @@ export class LocalityLoad {
     this.inProgress++;
   }
 
-  /** A request finished; `ok` as LRS counts it (gRPC OK / HTTP status below 500). */
+  /**
+   * A request finished; `ok` as LRS counts it: an error is a failure at the
+   * endpoint (HTTP 5xx or no response; for gRPC only DEADLINE_EXCEEDED,
+   * UNIMPLEMENTED, INTERNAL, UNAVAILABLE, UNKNOWN and DATA_LOSS), anything else succeeded.
+   */
   end(ok: boolean, latencyMs: number): void {
     if (this.inProgress > 0) this.inProgress--;
     if (ok) this.succeeded++;
@@ -60,6 +64,11 @@ export class LocalityLoad {
     while (i < n && latencyMs > LATENCY_BOUNDS_MS[i]!) i++;
     this.buckets[i]!++;
     this.bucketSums[i]! += latencyMs;
+  }
+
+  /** A request ended without an outcome of the endpoint's (cancelled by the caller): neither success nor error. */
+  cancel(): void {
+    if (this.inProgress > 0) this.inProgress--;
   }
 
   /** True when there is something to report. */
@@ -85,7 +94,7 @@ export interface UpstreamLocalityStatsMessage {
   total_error_requests: number;
   total_issued_requests: number;
   load_metric_stats: { metric_name: string; num_requests_finished_with_metric: number; total_metric_value: number }[];
-  /** Per endpoint: enmesh sends it for endpoints with policy state to report (`enmesh.ejected`). */
+  /** Per endpoint: enmesh sends it, when the server asks for endpoint granularity, for ejected endpoints (`enmesh.ejected`). */
   upstream_endpoint_stats?: UpstreamEndpointStatsMessage[];
 }
 
@@ -115,10 +124,15 @@ export interface ClusterPolicyReport {
 export const BREAKER_OPEN_METRIC = 'enmesh.breaker_open';
 export const EJECTED_METRIC = 'enmesh.ejected';
 
-/** Adds the policy state to a report: into the cluster's entry when it has traffic, else as its own entry. */
-export function addPolicyStats(stats: ClusterStatsMessage[], reports: readonly ClusterPolicyReport[]): void {
+/**
+ * Adds the policy state to a report: into the cluster's entry when it has traffic, else as its own entry.
+ * Ejected endpoints go in `upstream_endpoint_stats`, which LRS lets a client send only when the
+ * server asked for endpoint granularity: without `endpoints`, they are left out.
+ */
+export function addPolicyStats(stats: ClusterStatsMessage[], reports: readonly ClusterPolicyReport[], endpoints = true): void {
   for (const r of reports) {
-    if (!r.breakerOpen && r.ejected.length === 0) continue;
+    const ejected = endpoints ? r.ejected : [];
+    if (!r.breakerOpen && ejected.length === 0) continue;
     const locality: UpstreamLocalityStatsMessage = {
       locality: { region: '', zone: '', sub_zone: '' },
       total_successful_requests: 0,
@@ -126,7 +140,7 @@ export function addPolicyStats(stats: ClusterStatsMessage[], reports: readonly C
       total_error_requests: 0,
       total_issued_requests: 0,
       load_metric_stats: r.breakerOpen ? [{ metric_name: BREAKER_OPEN_METRIC, num_requests_finished_with_metric: 1, total_metric_value: 1 }] : [],
-      upstream_endpoint_stats: r.ejected.map((address) => {
+      upstream_endpoint_stats: ejected.map((address) => {
         const colon = address.lastIndexOf(':');
         return {
           address: { socket_address: { address: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port_value: Number(address.slice(colon + 1)) } },
@@ -183,7 +197,10 @@ export class LoadStore {
     return load;
   }
 
-  /** A request the mesh dropped before picking a locality (rate limit, overload), by category. */
+  /**
+   * A request dropped on purpose before picking a locality. LRS counts as drops only those of a
+   * `drop_overload` category and circuit-breaker overflow (no category); a rate limit is not one.
+   */
   drop(cluster: string, category = ''): void {
     const d = this.#cluster(cluster, '').dropped;
     d.set(category, (d.get(category) ?? 0) + 1);
@@ -220,7 +237,7 @@ export class LoadStore {
         upstream_locality_stats: localities,
         total_dropped_requests: totalDropped,
         dropped_requests: dropped,
-        load_report_interval: { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) },
+        load_report_interval: durationOf(ms),
       };
       if (c.serviceName !== '') message.cluster_service_name = c.serviceName;
       out.push(message);
@@ -236,6 +253,12 @@ export class LoadStore {
     }
     return c;
   }
+}
+
+/** Milliseconds as a `google.protobuf.Duration` (nanos always below 1e9, as the type requires). */
+export function durationOf(ms: number): { seconds: number; nanos: number } {
+  const total = Math.round(Math.max(0, ms) * 1e6);
+  return { seconds: Math.floor(total / 1e9), nanos: total % 1e9 };
 }
 
 function localityMessage(l: LocalityLoad): UpstreamLocalityStatsMessage {

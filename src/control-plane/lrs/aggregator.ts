@@ -4,10 +4,18 @@
  * and who calls whom (edges from the reporting client's service to the
  * service of the cluster it reports on).
  *
- * Reports are kept for a sliding window. A rate is each reporter's requests
- * over the time its reports cover (their `load_report_interval`s), summed over
- * reporters: clients reporting at different intervals add up correctly, and a
- * client that stopped reporting drops out when its reports leave the window.
+ * Reports are kept for a sliding window, by arrival. A rate is each reporter's
+ * requests over the time its reports cover (their `load_report_interval`s),
+ * summed over reporters: clients reporting at different intervals add up
+ * correctly. A reporter whose stream ended stops counting towards rates and
+ * requests in progress at once; its reports still count towards requests,
+ * success and latency until they leave the window, and the same node
+ * reconnecting takes them back (no double counting across a reconnection).
+ *
+ * Reporters are clients: what they send is bounded per reporter (destinations,
+ * clusters, samples, name lengths; see {@link REPORTER_LIMITS}) and checked (see
+ * {@link MAX_REPORTED_COUNT}); an entry over a limit or with bogus figures is
+ * ignored as a whole and said so in {@link IngestResult}.
  *
  * Percentiles need enmesh's latency buckets (see telemetry/load-stats.ts);
  * grpc-js-xds and Envoy report none, so their edges show rates and success only.
@@ -46,8 +54,42 @@ export interface ReceivedClusterStats {
   load_report_interval?: { seconds?: string | number; nanos?: number } | null;
 }
 
+/** What one reporter may make the aggregator keep. */
+export const REPORTER_LIMITS = Object.freeze({
+  /** Destination services with traffic or policy state. */
+  destinations: 256,
+  /** Clusters (subsets) per destination service. */
+  clustersPerDestination: 64,
+  /** Samples kept (one per cluster per report); beyond it the oldest go first. */
+  samples: 4096,
+  /** Length of a cluster or EDS service name. */
+  nameLength: 512,
+  /** Ejected endpoints per destination service. */
+  ejectedPerDestination: 256,
+});
+
+/**
+ * Largest count (requests issued, finished, in progress, dropped) one cluster
+ * entry of a report may carry: far beyond any real client, and small enough
+ * that sums over many reporters stay exact in a double.
+ */
+export const MAX_REPORTED_COUNT = 1e12;
+
+/** The longest `load_report_interval` a Duration may hold (10 000 years). */
+const MAX_INTERVAL_MS = 315_576_000_000 * 1000;
+
+/** What became of a report. */
+export interface IngestResult {
+  /** Cluster entries ignored. */
+  readonly rejected: number;
+  /** Why the first of them was. */
+  readonly reason?: string;
+}
+
 interface Sample {
   readonly at: number;
+  /** Which report it came in: the samples of one report cover the same time. */
+  readonly report: number;
   /** The cluster reported on: a subset's own figures (canary vs baseline) come from its cluster. */
   readonly cluster: string;
   readonly intervalMs: number;
@@ -64,10 +106,24 @@ interface Sample {
 
 /** The reports of one reporter about one destination service. */
 interface Series {
-  readonly reporter: Reporter;
+  readonly owner: ReporterState;
   readonly destination: string;
-  readonly clusters: Set<string>;
+  /** Clusters of the samples held. */
+  clusters: Set<string>;
   samples: Sample[];
+}
+
+interface ReporterState {
+  readonly reporter: Reporter;
+  /** By destination service. */
+  readonly series: Map<string, Series>;
+  /** Samples held over all series. */
+  samples: number;
+  last: number | undefined;
+  /** Connected through {@link LoadAggregator.connect}: listed among the reporters. */
+  listed: boolean;
+  /** Its stream ended. */
+  ended: boolean;
 }
 
 export interface LatencyView {
@@ -78,7 +134,7 @@ export interface LatencyView {
 }
 
 export interface TrafficView {
-  /** Requests issued in the window. */
+  /** Requests issued, as reported in the reports received in the window. */
   readonly requests: number;
   readonly requestsPerSecond: number;
   /** Share of finished requests that succeeded, 0..1; null when none finished. */
@@ -127,33 +183,80 @@ export interface LoadAggregatorOptions {
   readonly now?: () => number;
 }
 
-const num = (v: string | number | undefined): number => (v === undefined ? 0 : Number(v));
+/** A reported count: a whole number in 0..MAX_REPORTED_COUNT, else NaN. */
+function count(v: string | number | undefined | null): number {
+  const n = v == null ? 0 : Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= MAX_REPORTED_COUNT ? n : Number.NaN;
+}
+
+/** A reported Duration in ms: finite, not negative, within the type's range, else NaN. */
+function durationMs(d: { seconds?: string | number; nanos?: number } | null | undefined): number {
+  if (d == null) return 0;
+  const seconds = d.seconds == null ? 0 : Number(d.seconds);
+  const nanos = d.nanos == null ? 0 : Number(d.nanos);
+  const ms = seconds * 1000 + nanos / 1e6;
+  return Number.isFinite(ms) && seconds >= 0 && nanos >= 0 && nanos < 1e9 && ms <= MAX_INTERVAL_MS ? ms : Number.NaN;
+}
+
+/** How often old samples are swept even when nobody reads the view. */
+const PRUNE_EVERY_MS = 1000;
 
 export class LoadAggregator {
   readonly windowMs: number;
   readonly #now: () => number;
-  /** By `reporter id \0 destination service`. */
-  readonly #series = new Map<string, Series>();
-  readonly #reporters = new Map<string, { reporter: Reporter; last: number | undefined }>();
+  /** By reporter (stream) id. */
+  readonly #reporters = new Map<string, ReporterState>();
   /** By reporter id: the policy state of its latest report (replaced by each report). */
   readonly #policies = new Map<string, { reporter: Reporter; state: ReporterPolicy }>();
   readonly #policyListeners = new Set<() => void>();
+  #prunedAt = Number.NEGATIVE_INFINITY;
+  #reports = 0;
 
   constructor(options: LoadAggregatorOptions = {}) {
     this.windowMs = options.windowMs ?? 60_000;
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** A reporter opened its stream. */
-  connect(reporter: Reporter): void {
-    this.#reporters.set(reporter.id, { reporter, last: undefined });
+  /**
+   * A reporter opened its stream. Reports of an earlier stream of the same node
+   * (same node id and service) that ended become this stream's: a reconnecting
+   * client continues its figures rather than counting twice.
+   */
+  connect(reporter: Reporter, now = this.#now()): void {
+    this.#maybePrune(now);
+    const state = this.#state(reporter);
+    state.listed = true;
+    state.ended = false;
+    if (reporter.nodeId === '') return;
+    for (const [id, old] of this.#reporters) {
+      if (old === state || !old.ended || old.reporter.nodeId !== reporter.nodeId || old.reporter.service !== reporter.service) continue;
+      this.#reporters.delete(id);
+      this.#adopt(state, old);
+    }
   }
 
-  /** A reporter's stream ended: its reports still count until they leave the window. */
-  disconnect(id: string): void {
-    this.#reporters.delete(id);
+  /** A reporter's stream ended: it no longer counts towards rates and requests in progress. */
+  disconnect(id: string, now = this.#now()): void {
+    const state = this.#reporters.get(id);
+    if (state !== undefined) {
+      state.listed = false;
+      state.ended = true;
+      if (state.series.size === 0) this.#reporters.delete(id);
+    }
     // A gone client's breakers and ejections no longer affect anyone.
     if (this.#policies.delete(id)) this.#policyChanged();
+    this.#maybePrune(now);
+  }
+
+  /** What is held, for diagnostics: reporters (connected or with reports in the window), series, samples. */
+  get retained(): { reporters: number; series: number; samples: number } {
+    let series = 0;
+    let samples = 0;
+    for (const s of this.#reporters.values()) {
+      series += s.series.size;
+      samples += s.samples;
+    }
+    return { reporters: this.#reporters.size, series, samples };
   }
 
   /** Called when the reported policy state changes (for the event stream). */
@@ -193,26 +296,23 @@ export class LoadAggregator {
     };
   }
 
-  #ingestPolicy(reporter: Reporter, stats: readonly ReceivedClusterStats[]): void {
+  #ingestPolicy(reporter: Reporter, entries: readonly Accepted[]): void {
     const state: ReporterPolicy = new Map();
-    for (const cs of stats) {
-      const cluster = cs.cluster_name ?? '';
-      if (cluster === '') continue;
+    for (const { cs, cluster, destination } of entries) {
       for (const l of cs.upstream_locality_stats ?? []) {
         const breaker = l.load_metric_stats?.some((m) => m.metric_name === BREAKER_OPEN_METRIC && Number(m.total_metric_value ?? 0) > 0) === true;
         const ejected: string[] = [];
         for (const e of l.upstream_endpoint_stats ?? []) {
           if (e.load_metric_stats?.some((m) => m.metric_name === EJECTED_METRIC && Number(m.total_metric_value ?? 0) > 0) !== true) continue;
           const sa = e.address?.socket_address;
-          if (sa?.address === undefined) continue;
+          if (sa?.address === undefined || sa.address.length > REPORTER_LIMITS.nameLength) continue;
           ejected.push(`${sa.address.includes(':') ? `[${sa.address}]` : sa.address}:${sa.port_value ?? 0}`);
         }
         if (!breaker && ejected.length === 0) continue;
-        const service = destinationOf(cluster, cs.cluster_service_name);
-        let p = state.get(service);
-        if (p === undefined) state.set(service, (p = { breakers: new Set(), ejected: new Set() }));
-        if (breaker) p.breakers.add(cluster);
-        for (const a of ejected) p.ejected.add(a);
+        let p = state.get(destination);
+        if (p === undefined) state.set(destination, (p = { breakers: new Set(), ejected: new Set() }));
+        if (breaker && p.breakers.size < REPORTER_LIMITS.clustersPerDestination) p.breakers.add(cluster);
+        for (const a of ejected) if (p.ejected.size < REPORTER_LIMITS.ejectedPerDestination) p.ejected.add(a);
       }
     }
     const before = this.#policies.get(reporter.id);
@@ -231,20 +331,43 @@ export class LoadAggregator {
     for (const l of this.#policyListeners) l();
   }
 
-  ingest(reporter: Reporter, stats: readonly ReceivedClusterStats[], now = this.#now()): void {
-    const known = this.#reporters.get(reporter.id);
-    if (known !== undefined) known.last = now;
-    // Every report carries the reporter's whole policy state: no entry means nothing open or ejected.
-    this.#ingestPolicy(reporter, stats);
+  ingest(reporter: Reporter, stats: readonly ReceivedClusterStats[], now = this.#now()): IngestResult {
+    this.#maybePrune(now);
+    const owner = this.#state(reporter);
+    owner.last = now;
+    const report = ++this.#reports;
+    let rejected = 0;
+    let reason: string | undefined;
+    const reject = (why: string): void => {
+      rejected++;
+      reason ??= why;
+    };
+    // Names first: which entries this reporter may make the aggregator keep anything for.
+    const accepted: Accepted[] = [];
+    const destinations = new Set(owner.series.keys());
     for (const cs of stats) {
       const cluster = cs.cluster_name ?? '';
-      if (cluster === '') continue;
+      if (cluster === '') {
+        reject('an entry without cluster_name');
+        continue;
+      }
+      if (cluster.length > REPORTER_LIMITS.nameLength || (cs.cluster_service_name?.length ?? 0) > REPORTER_LIMITS.nameLength) {
+        reject(`a cluster name longer than ${REPORTER_LIMITS.nameLength}`);
+        continue;
+      }
       const destination = destinationOf(cluster, cs.cluster_service_name);
-      const key = `${reporter.id}\u0000${destination}`;
-      let series = this.#series.get(key);
-      if (series === undefined) this.#series.set(key, (series = { reporter, destination, clusters: new Set(), samples: [] }));
-      series.clusters.add(cluster);
-      const d = cs.load_report_interval;
+      if (!destinations.has(destination)) {
+        if (destinations.size >= REPORTER_LIMITS.destinations) {
+          reject(`more than ${REPORTER_LIMITS.destinations} destination services`);
+          continue;
+        }
+        destinations.add(destination);
+      }
+      accepted.push({ cs, cluster, destination });
+    }
+    // Every report carries the reporter's whole policy state: no entry means nothing open or ejected.
+    this.#ingestPolicy(reporter, accepted);
+    for (const { cs, cluster, destination } of accepted) {
       let issued = 0;
       let succeeded = 0;
       let errored = 0;
@@ -254,70 +377,82 @@ export class LoadAggregator {
       let buckets: Float64Array | undefined;
       let bucketSums: Float64Array | undefined;
       for (const l of cs.upstream_locality_stats ?? []) {
-        issued += num(l.total_issued_requests);
-        succeeded += num(l.total_successful_requests);
-        errored += num(l.total_error_requests);
-        inProgress += num(l.total_requests_in_progress);
+        issued += count(l.total_issued_requests);
+        succeeded += count(l.total_successful_requests);
+        errored += count(l.total_error_requests);
+        inProgress += count(l.total_requests_in_progress);
         const lat = readLatency(l.load_metric_stats);
         if (lat === undefined) continue;
-        latencyCount += lat.count;
-        latencySum += lat.sumMs;
+        latencyCount += count(lat.count);
+        latencySum += lat.sumMs >= 0 ? lat.sumMs : Number.NaN;
         if (lat.buckets !== undefined && lat.bucketSums !== undefined) {
           buckets ??= new Float64Array(lat.buckets.length);
           bucketSums ??= new Float64Array(lat.buckets.length);
           for (let i = 0; i < lat.buckets.length; i++) {
-            buckets[i]! += lat.buckets[i]!;
-            bucketSums[i]! += lat.bucketSums[i]!;
+            buckets[i]! += count(lat.buckets[i]);
+            bucketSums[i]! += lat.bucketSums[i]! >= 0 ? lat.bucketSums[i]! : Number.NaN;
           }
         }
       }
-      // An entry that only carries policy state (no traffic, no interval) is not a traffic sample.
-      if (issued === 0 && succeeded === 0 && errored === 0 && inProgress === 0 && num(cs.total_dropped_requests) === 0 && (d == null || (num(d.seconds) === 0 && num(d.nanos) === 0))) {
-        if (series.samples.length === 0 && series.clusters.size === 1) this.#series.delete(key);
+      const dropped = count(cs.total_dropped_requests);
+      const intervalMs = durationMs(cs.load_report_interval);
+      // NaN (a bad figure) fails every comparison, so lands here too.
+      if (!(issued <= MAX_REPORTED_COUNT && succeeded <= MAX_REPORTED_COUNT && errored <= MAX_REPORTED_COUNT && inProgress <= MAX_REPORTED_COUNT && dropped <= MAX_REPORTED_COUNT) || !validLatency(latencyCount, latencySum, buckets, bucketSums)) {
+        reject(`bad figures for ${cluster} (negative, fractional, not a number or above ${MAX_REPORTED_COUNT})`);
         continue;
       }
-      series.samples.push({
-        at: now,
-        cluster,
-        intervalMs: d == null ? 0 : num(d.seconds) * 1000 + num(d.nanos) / 1e6,
-        issued,
-        succeeded,
-        errored,
-        dropped: num(cs.total_dropped_requests),
-        inProgress,
-        latencyCount,
-        latencySum,
-        buckets,
-        bucketSums,
-      });
+      if (Number.isNaN(intervalMs)) {
+        reject(`a bad load_report_interval for ${cluster}`);
+        continue;
+      }
+      // An entry that only carries policy state (no traffic, no interval) is not a traffic sample.
+      // Traffic over an interval of 0 counts, but not towards rates: it covers no time.
+      if (intervalMs === 0 && issued === 0 && succeeded === 0 && errored === 0 && inProgress === 0 && dropped === 0) continue;
+      let series = owner.series.get(destination);
+      if (series === undefined) owner.series.set(destination, (series = { owner, destination, clusters: new Set(), samples: [] }));
+      if (!series.clusters.has(cluster)) {
+        if (series.clusters.size >= REPORTER_LIMITS.clustersPerDestination) {
+          reject(`more than ${REPORTER_LIMITS.clustersPerDestination} clusters of ${destination}`);
+          continue;
+        }
+        series.clusters.add(cluster);
+      }
+      series.samples.push({ at: now, report, cluster, intervalMs, issued, succeeded, errored, dropped, inProgress, latencyCount, latencySum, buckets, bucketSums });
+      owner.samples++;
     }
+    trim(owner);
+    return reason === undefined ? { rejected } : { rejected, reason };
   }
 
   view(now = this.#now()): LoadView {
     this.#prune(now);
     const byService = new Map<string, Series[]>();
     const byEdge = new Map<string, Series[]>();
-    for (const s of this.#series.values()) {
-      push(byService, s.destination, s);
-      push(byEdge, `${s.reporter.service}\u0000${s.destination}`, s);
+    for (const state of this.#reporters.values()) {
+      for (const s of state.series.values()) {
+        push(byService, s.destination, s);
+        push(byEdge, `${state.reporter.service}\u0000${s.destination}`, s);
+      }
     }
     const services: ServiceLoadView[] = [...byService].map(([service, series]) => ({
       service,
       clusters: [...new Set(series.flatMap((s) => [...s.clusters]))].sort(),
-      reporters: new Set(series.map((s) => s.reporter.id)).size,
+      reporters: new Set(series.map((s) => s.owner)).size,
       ...traffic(series),
     }));
     const edges: EdgeView[] = [...byEdge.values()].map((series) => ({
-      source: series[0]!.reporter.service,
+      source: series[0]!.owner.reporter.service,
       destination: series[0]!.destination,
       ...traffic(series),
     }));
     services.sort((a, b) => a.service.localeCompare(b.service));
     edges.sort((a, b) => a.source.localeCompare(b.source) || a.destination.localeCompare(b.destination));
-    const reporters = [...this.#reporters.values()].map(({ reporter, last }) => ({
-      ...reporter,
-      lastReportMsAgo: last === undefined ? null : Math.round(now - last),
-    }));
+    const reporters = [...this.#reporters.values()]
+      .filter((s) => s.listed)
+      .map(({ reporter, last }) => ({
+        ...reporter,
+        lastReportMsAgo: last === undefined ? null : Math.round(now - last),
+      }));
     return { windowMs: this.windowMs, services, edges, reporters };
   }
 
@@ -328,19 +463,102 @@ export class LoadAggregator {
   clusterTraffic(cluster: string, since: number, now = this.#now()): TrafficView | undefined {
     this.#prune(now);
     const picked: Series[] = [];
-    for (const s of this.#series.values()) {
-      if (!s.clusters.has(cluster)) continue;
-      const samples = s.samples.filter((x) => x.cluster === cluster && x.at >= since);
-      if (samples.length > 0) picked.push({ ...s, samples });
+    for (const state of this.#reporters.values()) {
+      for (const s of state.series.values()) {
+        if (!s.clusters.has(cluster)) continue;
+        const samples = s.samples.filter((x) => x.cluster === cluster && x.at >= since);
+        if (samples.length > 0) picked.push({ ...s, samples });
+      }
     }
     return picked.length === 0 ? undefined : traffic(picked);
   }
 
+  #state(reporter: Reporter): ReporterState {
+    let state = this.#reporters.get(reporter.id);
+    if (state === undefined) {
+      state = { reporter, series: new Map(), samples: 0, last: undefined, listed: false, ended: false };
+      this.#reporters.set(reporter.id, state);
+    }
+    return state;
+  }
+
+  /** Moves an ended stream's series into `state` (older samples first), within the limits. */
+  #adopt(state: ReporterState, old: ReporterState): void {
+    for (const [destination, from] of old.series) {
+      let into = state.series.get(destination);
+      if (into === undefined) {
+        if (state.series.size >= REPORTER_LIMITS.destinations) continue;
+        state.series.set(destination, (into = { owner: state, destination, clusters: new Set(), samples: [] }));
+      }
+      const samples = [...from.samples, ...into.samples].filter((x) => into.clusters.has(x.cluster) || into.clusters.size < REPORTER_LIMITS.clustersPerDestination);
+      into.samples = samples.sort((a, b) => a.report - b.report);
+      into.clusters = new Set(samples.map((x) => x.cluster));
+    }
+    state.samples = 0;
+    for (const s of state.series.values()) state.samples += s.samples.length;
+    trim(state);
+  }
+
+  #maybePrune(now: number): void {
+    if (now - this.#prunedAt >= PRUNE_EVERY_MS) this.#prune(now);
+  }
+
   #prune(now: number): void {
+    this.#prunedAt = now;
     const oldest = now - this.windowMs;
-    for (const [key, s] of this.#series) {
-      if (s.samples.length > 0 && s.samples[0]!.at < oldest) s.samples = s.samples.filter((x) => x.at >= oldest);
-      if (s.samples.length === 0) this.#series.delete(key);
+    for (const [id, state] of this.#reporters) {
+      for (const [destination, s] of state.series) {
+        if (s.samples.length > 0 && s.samples[0]!.at < oldest) {
+          const kept = s.samples.filter((x) => x.at >= oldest);
+          state.samples -= s.samples.length - kept.length;
+          s.samples = kept;
+          s.clusters = new Set(kept.map((x) => x.cluster));
+        }
+        if (s.samples.length === 0) state.series.delete(destination);
+      }
+      if (!state.listed && state.series.size === 0) this.#reporters.delete(id);
+    }
+  }
+}
+
+/** An entry of a report whose names were accepted. */
+interface Accepted {
+  readonly cs: ReceivedClusterStats;
+  readonly cluster: string;
+  readonly destination: string;
+}
+
+function validLatency(count: number, sum: number, buckets: Float64Array | undefined, sums: Float64Array | undefined): boolean {
+  if (!(count <= MAX_REPORTED_COUNT) || !Number.isFinite(sum)) return false;
+  if (buckets === undefined || sums === undefined) return true;
+  for (let i = 0; i < buckets.length; i++) if (!(buckets[i]! <= MAX_REPORTED_COUNT) || !Number.isFinite(sums[i]!)) return false;
+  return true;
+}
+
+/**
+ * Drops a reporter's oldest samples beyond its limit, in one pass: its window
+ * shrinks, its rates stay right (requests over the time they cover).
+ */
+function trim(state: ReporterState): void {
+  let excess = state.samples - REPORTER_LIMITS.samples;
+  if (excess <= 0) return;
+  const reports = new Float64Array(state.samples);
+  let i = 0;
+  for (const s of state.series.values()) for (const x of s.samples) reports[i++] = x.report;
+  const cut = reports.sort()[excess - 1]!;
+  // Each series holds its samples in report order: the oldest lead.
+  for (const pass of [(r: number) => r < cut, (r: number) => r === cut]) {
+    for (const [destination, s] of state.series) {
+      let n = 0;
+      while (excess > 0 && n < s.samples.length && pass(s.samples[n]!.report)) {
+        n++;
+        excess--;
+      }
+      if (n === 0) continue;
+      const gone = s.samples.splice(0, n);
+      state.samples -= n;
+      if (s.samples.length === 0) state.series.delete(destination);
+      else if (gone.some((x) => !s.samples.some((y) => y.cluster === x.cluster))) s.clusters = new Set(s.samples.map((x) => x.cluster));
     }
   }
 }
@@ -370,20 +588,37 @@ function traffic(series: readonly Series[]): TrafficView {
   let haveBuckets = false;
   for (const s of series) {
     let issued = 0;
-    let dropped = 0;
+    // Over the reports that cover some time: those of an interval of 0 count in no rate.
+    let timedIssued = 0;
+    let timedDropped = 0;
     let covered = 0;
-    let lastAt = Number.NaN;
+    let lastReport = Number.NaN;
+    let reportMs = 0;
+    let reportIssued = 0;
+    let reportDropped = 0;
     let lastInProgress = 0;
+    const closeReport = (): void => {
+      if (reportMs <= 0) return;
+      covered += reportMs;
+      timedIssued += reportIssued;
+      timedDropped += reportDropped;
+    };
     for (const x of s.samples) {
       issued += x.issued;
-      dropped += x.dropped;
-      // One report holds a sample per cluster of the service (one per subset): its interval
-      // counts once, and its in-progress figures add up.
-      if (x.at !== lastAt) {
-        covered += x.intervalMs;
+      // One report holds a sample per cluster of the service (one per subset): it covers the
+      // longest of their intervals (a cluster first used during it has a shorter one), once,
+      // and its in-progress figures add up.
+      if (x.report !== lastReport) {
+        closeReport();
+        reportMs = 0;
+        reportIssued = 0;
+        reportDropped = 0;
         lastInProgress = 0;
-        lastAt = x.at;
+        lastReport = x.report;
       }
+      if (x.intervalMs > reportMs) reportMs = x.intervalMs;
+      reportIssued += x.issued;
+      reportDropped += x.dropped;
       lastInProgress += x.inProgress;
       succeeded += x.succeeded;
       errored += x.errored;
@@ -397,10 +632,13 @@ function traffic(series: readonly Series[]): TrafficView {
         }
       }
     }
+    closeReport();
     requests += issued;
+    // A reporter whose stream ended sends nothing any more (or counts again under its new stream).
+    if (s.owner.ended) continue;
     if (covered > 0) {
-      rate += (issued * 1000) / covered;
-      droppedRate += (dropped * 1000) / covered;
+      rate += (timedIssued * 1000) / covered;
+      droppedRate += (timedDropped * 1000) / covered;
     }
     inProgress += lastInProgress;
   }

@@ -11,11 +11,12 @@ import { LoadAggregator } from './aggregator.ts';
 import { addLoadReportingService } from './lrs-service.ts';
 
 export { LoadAggregator } from './aggregator.ts';
-export type { EdgeView, LatencyView, LoadView, PolicyStateView, Reporter, ServiceLoadView, TrafficView } from './aggregator.ts';
-export { addLoadReportingService, DEFAULT_LOAD_REPORT_INTERVAL_MS, reporterOf } from './lrs-service.ts';
+export { MAX_REPORTED_COUNT, REPORTER_LIMITS } from './aggregator.ts';
+export type { EdgeView, IngestResult, LatencyView, LoadView, PolicyStateView, Reporter, ServiceLoadView, TrafficView } from './aggregator.ts';
+export { addLoadReportingService, DEFAULT_LOAD_REPORT_INTERVAL_MS, MIN_LOAD_REPORT_INTERVAL_MS, reporterOf } from './lrs-service.ts';
 
 export interface LoadReportingOptions {
-  /** Interval clients are asked to report at. Default 10 s. */
+  /** Interval clients are asked to report at, at least 100 ms. Default 10 s. */
   readonly intervalMs?: number;
   /** How far back the view looks. Default 60 s (at least three intervals). */
   readonly windowMs?: number;
