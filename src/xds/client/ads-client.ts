@@ -5,9 +5,10 @@
  *
  * - Subscribes wildcard CDS and LDS, then EDS and RDS by the names those
  *   reference (order CDS, EDS, LDS, RDS, so a server can push dependencies first).
- * - Every response is ACKed or NACKed (see sotw.ts / delta.ts for what a NACK
- *   keeps). A model is assembled once nothing subscribed is still awaited, and
- *   emitted only when its version changes.
+ * - Every response of a type requested on the stream is ACKed or NACKed (see
+ *   sotw.ts / delta.ts for what a NACK keeps); others are ignored. A model is
+ *   assembled once nothing subscribed, and no cluster a listener or route
+ *   references, is still awaited, and emitted only when its version changes.
  * - A failed stream is retried after a jittered exponential backoff, each time
  *   on the next server of the list (the first one picked at random, so clients
  *   spread over replicas). Until then the last good model stays in force.
@@ -320,7 +321,8 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     const attempt = this.#attempt;
     if (attempt === undefined || attempt.ended) return; // the next stream subscribes afresh
     if (!s.requested) {
-      this.#sendInitial(attempt, s);
+      // A first request naming nothing would subscribe to every resource of the type.
+      if (s.wanted()) this.#sendInitial(attempt, s);
       return;
     }
     if (this.#mode === 'sotw') {
@@ -347,7 +349,9 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     this.#backoff.reset();
     const typeUrl = msg.type_url ?? '';
     const s = this.#state.get(typeUrl);
-    if (s === undefined) {
+    // Not answered either: an ACK would be this type's first request on the stream and, naming
+    // nothing, a wildcard subscription to a type the client asks for by name.
+    if (s === undefined || !s.requested) {
       this.#warn('ENMESH_ERR_XDS_INVALID', `xDS server ${attempt.server} sent resources of unrequested type "${typeUrl}"; ignored`);
       return;
     }
@@ -376,7 +380,7 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     // EDS before RDS, as everywhere: a route never points at a cluster whose endpoints were not asked for.
     this.#resubscribe(this.#state.assignments, refs.assignments);
     this.#resubscribe(this.#state.routeConfigs, refs.routeConfigs);
-    this.#maybeEmit();
+    this.#maybeEmit(refs.clusters);
   }
 
   #resubscribe(s: TypeState, want: ReadonlySet<string>): void {
@@ -397,11 +401,35 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
     if (changed) this.#sendSubscription(s);
   }
 
-  /** Emits a model once nothing subscribed is still awaited, and only if its version moved. */
-  #maybeEmit(): void {
+  /**
+   * How many referenced clusters are neither held nor declared missing. CDS is a wildcard subscription, so they
+   * cannot be asked for by name; they are waited for like named resources, under the same
+   * does-not-exist timer, so that a model never routes to a cluster the client does not know:
+   * one announced after the route to it, or removed before the routes moved off it.
+   */
+  #awaitedClusters(refs: ReadonlySet<string>): number {
+    const s = this.#state.clusters;
+    for (const name of s.missing) if (!refs.has(name) || s.resources.has(name)) s.missing.delete(name);
+    const awaited = new Set<string>();
+    for (const name of refs) if (!s.resources.has(name) && !s.missing.has(name)) awaited.add(name);
+    const prefix = `${s.typeUrl} `;
+    for (const key of [...this.#timers.keys()]) {
+      const name = key.slice(prefix.length);
+      if (key.startsWith(prefix) && name !== '' && !awaited.has(name)) this.#stopTimer(s, name);
+    }
+    const a = this.#attempt;
+    // Timers run only on a live stream, as for named resources (a reconnect restarts them).
+    if (a !== undefined && !a.ended) for (const name of awaited) this.#startTimer(s, name);
+    return awaited.size;
+  }
+
+  /** Emits a model once nothing subscribed or referenced is still awaited, and only if its version moved. */
+  #maybeEmit(referencedClusters: ReadonlySet<string> = referencedNames(this.#state).clusters): void {
+    const awaitedClusters = this.#awaitedClusters(referencedClusters);
     for (const s of this.#state.ordered) {
       if (s.wildcard ? !s.fetched : s.pending().length > 0) return;
     }
+    if (awaitedClusters > 0) return;
     let model: MeshModel;
     try {
       model = assemble(this.#state);
@@ -452,7 +480,9 @@ export class XdsClient extends EventEmitter<XdsClientEvents> {
       s.fetched = true; // treated as an empty set, so the rest of the config can be used
       this.#warn('ENMESH_ERR_CONTROL_PLANE', `no ${typeName(s.typeUrl)} resources received ${after}; treating the set as empty`);
     } else {
-      if (s.resources.has(name) || !s.subscribed.has(name)) return;
+      if (s.resources.has(name)) return;
+      // A wildcard type's named timer is a referenced cluster's (see #awaitedClusters).
+      if (s.wildcard ? !referencedNames(this.#state).clusters.has(name) : !s.subscribed.has(name)) return;
       s.missing.add(name);
       this.#warn('ENMESH_ERR_CONTROL_PLANE', `${typeName(s.typeUrl)} "${name}" does not exist (not received ${after}); going on without it`);
     }

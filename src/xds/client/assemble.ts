@@ -29,8 +29,12 @@ export function assemble(state: ResourceState): MeshModel {
   return assembleModel(maps(state));
 }
 
-/** Every RDS and EDS name the held listeners and clusters reference: what to subscribe to. */
-export function referencedNames(state: ResourceState): { routeConfigs: Set<string>; assignments: Set<string> } {
+/**
+ * Every RDS and EDS name the held listeners and clusters reference (what to
+ * subscribe to), and every cluster the listeners and routes reference (what
+ * CDS must hold before a model may route to it).
+ */
+export function referencedNames(state: ResourceState): { routeConfigs: Set<string>; assignments: Set<string>; clusters: Set<string> } {
   const r = referencedResourceNames(maps(state));
-  return { routeConfigs: new Set(r.routeConfigs), assignments: new Set(r.assignments) };
+  return { routeConfigs: new Set(r.routeConfigs), assignments: new Set(r.assignments), clusters: new Set(r.clusters) };
 }

@@ -4,6 +4,7 @@
  * one: valid ones in a response are applied even when a sibling is invalid;
  * the invalid ones keep their previous good version and the response is
  * NACKed (`error_detail` naming them), so the server knows what was refused.
+ * A name sent twice, or sent and removed, in one response is refused the same way.
  */
 import type { NodeMessage } from './node.ts';
 import type { TypeState } from './state.ts';
@@ -77,8 +78,22 @@ export function applyDeltaResponse(state: TypeState, res: DeltaResponse, decode:
   const received: string[] = [];
   let changed = false;
 
+  // A name sent twice, or sent and removed, leaves the intended state ambiguous: NACKed, and
+  // neither copy (nor the removal) is applied.
+  const counts = new Map<string, number>();
+  for (const r of res.resources ?? []) counts.set(r.name ?? '', (counts.get(r.name ?? '') ?? 0) + 1);
+  const removedNames = new Set(res.removed_resources ?? []);
+  for (const rn of res.removed_resource_names ?? []) if (rn.name !== undefined) removedNames.add(rn.name);
+  const ambiguous = new Set<string>();
+  for (const [name, n] of counts) {
+    if (n > 1) errors.push(`resource "${name}" appears ${n === 2 ? 'twice' : `${n} times`} in one response`);
+    if (removedNames.has(name)) errors.push(`resource "${name}" is both sent and removed in one response`);
+    if (n > 1 || removedNames.has(name)) ambiguous.add(name);
+  }
+
   for (const r of res.resources ?? []) {
     const name = r.name ?? '';
+    if (ambiguous.has(name)) continue;
     const any = r.resource;
     if (any === undefined || any === null) {
       errors.push(`resource "${name}" has no body`);
@@ -110,10 +125,8 @@ export function applyDeltaResponse(state: TypeState, res: DeltaResponse, decode:
     }
   }
 
-  const removed = res.removed_resources ?? [];
-  for (const name of removed) changed = remove(state, name) || changed;
-  for (const rn of res.removed_resource_names ?? []) {
-    if (rn.name !== undefined) changed = remove(state, rn.name) || changed;
+  for (const name of removedNames) {
+    if (!ambiguous.has(name)) changed = remove(state, name) || changed;
   }
 
   state.nonce = nonce;

@@ -37,7 +37,10 @@ export interface TypeStatus {
   readonly resources: readonly string[];
   /** Subscribed names; `['*']` for a wildcard type. */
   readonly subscribed: readonly string[];
-  /** Subscribed names the does-not-exist timer gave up on. */
+  /**
+   * Subscribed names the does-not-exist timer gave up on (or delta removed). For CDS, a wildcard
+   * type: clusters that listeners or routes reference and that never arrived.
+   */
   readonly missing: readonly string[];
 }
 
@@ -57,7 +60,7 @@ export class TypeState {
   readonly subscribed = new Set<string>();
   /** Names the server has been told about on the current stream (delta bookkeeping). */
   readonly sentOnStream = new Set<string>();
-  /** Subscribed names declared absent by the does-not-exist timer or a delta removal. */
+  /** Subscribed (CDS: referenced) names declared absent by the does-not-exist timer or a delta removal. */
   readonly missing = new Set<string>();
   version = '';
   nonce = '';
@@ -65,8 +68,9 @@ export class TypeState {
   lastNack: NackRecord | undefined;
   /**
    * Set while the last response of this type stands rejected: SotW requests of
-   * this type repeat it until a response is accepted, so a subscription change
-   * sent after a NACK is never mistaken for an ACK of the rejected version.
+   * this type repeat it until a response is accepted (or the stream ends), so a
+   * subscription change sent after a NACK is never mistaken for an ACK of the
+   * rejected version.
    */
   errorDetail: StatusDetail | undefined;
   /** A response for this type was accepted at least once (so the initial fetch is over). */
@@ -94,6 +98,9 @@ export class TypeState {
     this.nonce = '';
     this.requested = false;
     this.sentOnStream.clear();
+    // A NACK answers a response of the old stream; on a new one nothing has been rejected yet,
+    // and the last accepted version_info alone says what is held.
+    this.errorDetail = undefined;
   }
 
   /** Named subscriptions not yet satisfied (neither held nor declared missing). */
