@@ -338,17 +338,37 @@ describe.skipIf(missing !== undefined)('dashboard', () => {
         await until(async () => (await page.locator('#graph path.edge').count()) === mesh.edges.length, 15_000, 'every edge drawn', 100);
         console.log(`[measure] 50-service dashboard drawn ${(performance.now() - started).toFixed(0)} ms after navigation`);
 
-        const rects = async (selector: string): Promise<Rect[]> =>
-          page.locator(selector).evaluateAll((els) =>
-            els.map((el) => {
-              const r = el.getBoundingClientRect();
-              return { name: el.getAttribute('data-service') ?? el.parentElement?.getAttribute('data-service') ?? `${el.getAttribute('data-source')}>${el.getAttribute('data-destination')}`, x: r.x, y: r.y, width: r.width, height: r.height };
+        // Measured in one evaluation, so every box comes from one drawing of the graph, all of it in
+        // the document. The page draws the graph anew (a new <svg> in #graph, which itself stays) on
+        // every load update, every 2 s, and a locator's evaluateAll takes two round trips: it finds
+        // the elements, then runs the function on them. A redraw in between left the function
+        // measuring elements already removed, which report 0×0 boxes and an empty computed style:
+        // on a busy machine that read as 50 nodes too small to read, or a NaN font size, though the
+        // page never drew them so. Separate evaluations could also mix boxes of two drawings.
+        const drawn = await page.locator('#graph').evaluate((host) => {
+          type Measurable = { getBoundingClientRect(): { x: number; y: number; width: number; height: number } };
+          const measure = (el: Measurable, name: string): Rect => {
+            const r = el.getBoundingClientRect();
+            return { name, x: r.x, y: r.y, width: r.width, height: r.height };
+          };
+          const groups = [...host.querySelectorAll('g.node')];
+          return {
+            graphs: host.querySelectorAll('svg').length,
+            nodes: groups.map((g) => measure(g.querySelector('rect')!, g.getAttribute('data-service')!)),
+            nodeBoxes: groups.map((g) => measure(g, g.getAttribute('data-service')!)),
+            labels: [...host.querySelectorAll('g.edge-label')].map((g) => measure(g, `${g.getAttribute('data-source')}>${g.getAttribute('data-destination')}`)),
+            texts: groups.map((g) => {
+              const el = g.querySelector('text.node-name')!;
+              const t = el.getBoundingClientRect();
+              const box = g.querySelector('rect')!.getBoundingClientRect();
+              return { fits: t.right <= box.right + 0.5 && t.left >= box.left - 0.5, px: Number.parseFloat(host.ownerDocument.defaultView!.getComputedStyle(el).fontSize), text: el.textContent as string | null };
             }),
-          );
-        const nodes = await rects('#graph g.node rect');
-        const nodeBoxes = await rects('#graph g.node');
+          };
+        });
+        const { nodes, nodeBoxes, labels, texts } = drawn;
+        expect(drawn.graphs).toBe(1);
+        expect(nodes).toHaveLength(50);
         expect(overlapping(nodeBoxes)).toEqual([]);
-        const labels = await rects('#graph g.edge-label');
         expect(overlapping(labels)).toEqual([]);
         // Labels sit beside nodes, never on them.
         const crossing = labels.flatMap((l) => nodeBoxes.filter((n) => overlapping([l, n]).length > 0).map((n) => `${l.name} on ${n.name}`));
@@ -356,13 +376,6 @@ describe.skipIf(missing !== undefined)('dashboard', () => {
         // Most edges keep their numbers on the graph; the rest in their tooltips.
         expect(labels.length).toBeGreaterThanOrEqual(mesh.edges.length * 0.8);
         // Every service name is drawn at a readable size and inside its box.
-        const texts = await page.locator('#graph g.node text.node-name').evaluateAll((els) =>
-          els.map((el) => {
-            const t = el.getBoundingClientRect();
-            const box = el.parentElement!.querySelector('rect')!.getBoundingClientRect();
-            return { fits: t.right <= box.right + 0.5 && t.left >= box.left - 0.5, px: Number.parseFloat(el.ownerDocument.defaultView!.getComputedStyle(el).fontSize), text: el.textContent };
-          }),
-        );
         expect(texts.filter((t) => !t.fits)).toEqual([]);
         expect(Math.min(...texts.map((t) => t.px))).toBeGreaterThanOrEqual(11);
         expect(nodes.filter((n) => !(n.width >= 140 && n.height >= 36))).toEqual([]);
