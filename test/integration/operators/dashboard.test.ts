@@ -305,6 +305,20 @@ describe.skipIf(missing !== undefined)('dashboard', () => {
       }
     }, 60_000);
 
+    it('keeps keyboard focus on a graph node while load updates redraw the graph', async () => {
+      const node = page.locator('#graph g.node[data-service="reviews"]');
+      await node.focus();
+      // Mark this drawing; a load update replaces the whole <svg>.
+      await page.locator('#graph svg').evaluate((svg) => svg.setAttribute('data-drawn-before', ''));
+      await page.locator('#graph svg:not([data-drawn-before])').waitFor({ timeout: 10_000 });
+      const focused = await page.evaluate(() => (document.activeElement?.closest('g.node') ?? null)?.getAttribute('data-service') ?? null);
+      expect(focused).toBe('reviews');
+      // Enter still selects the focused service.
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.locator('#services tr.selected').getAttribute('data-service'), { timeout: 5000 }).toBe('reviews');
+      expect(errors).toEqual([]);
+    });
+
     it('is read-only without the token, and says how to get it', async () => {
       const ro = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       try {

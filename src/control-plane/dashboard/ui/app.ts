@@ -512,7 +512,10 @@ function renderGraph(): void {
     nodeLayer.append(g);
   }
   svg.append(edgeLayer, nodeLayer, labelLayer);
+  // The graph is drawn anew on each load update: keyboard focus stays on the same service's node.
+  const focused = document.activeElement instanceof SVGElement && host.contains(document.activeElement) ? document.activeElement.closest('g.node')?.getAttribute('data-service') : undefined;
   host.replaceChildren(svg);
+  if (focused != null) for (const g of nodeLayer.querySelectorAll<SVGGElement>('g.node')) if (g.getAttribute('data-service') === focused) g.focus();
   // Names are shortened by what they measure in the font in use, not by a character count.
   for (const el of nodeLayer.querySelectorAll<SVGTextElement>('text.node-name')) fitText(el, NODE_W - 18);
 }
