@@ -311,7 +311,7 @@ describe.skipIf(missing !== undefined)('dashboard', () => {
       // Mark this drawing; a load update replaces the whole <svg>.
       await page.locator('#graph svg').evaluate((svg) => svg.setAttribute('data-drawn-before', ''));
       await page.locator('#graph svg:not([data-drawn-before])').waitFor({ timeout: 10_000 });
-      const focused = await page.evaluate(() => (document.activeElement?.closest('g.node') ?? null)?.getAttribute('data-service') ?? null);
+      const focused = await page.locator('#graph').evaluate((host) => host.ownerDocument.activeElement?.closest('g.node')?.getAttribute('data-service') ?? null);
       expect(focused).toBe('reviews');
       // Enter still selects the focused service.
       await page.keyboard.press('Enter');
